@@ -1,0 +1,272 @@
+/* alloc.c — allocation; see alloc.h. */
+#include "alloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central.h"
+#include "collector.h"
+#include "mark.h"
+#include "options.h"
+#include "pacer.h"
+#include "platform.h"
+
+static tc_oom_fn oom_fn;
+static void *oom_ctx;
+static pthread_mutex_t oom_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tc_set_oom_handler(tc_oom_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&oom_lock);
+    oom_fn = fn;
+    oom_ctx = ctx;
+    pthread_mutex_unlock(&oom_lock);
+}
+
+void alloc_reset(void) { tc_set_oom_handler(NULL, NULL); }
+
+int tc_last_error(void)
+{
+    tc_thread *t = thread_self();
+    return t ? t->last_error : TC_ENOTATTACHED;
+}
+
+static void *fail(tc_thread *t, int err)
+{
+    if (t)
+        t->last_error = err;
+    return NULL;
+}
+
+static void *out_of_memory(tc_thread *t, size_t requested)
+{
+    pthread_mutex_lock(&oom_lock);
+    tc_oom_fn fn = oom_fn;
+    void *ctx = oom_ctx;
+    pthread_mutex_unlock(&oom_lock);
+    if (!fn) {
+        int64_t limit = pacer_memory_limit();
+        char lim[32] = "none";
+        if (limit != INT64_MAX)
+            snprintf(lim, sizeof lim, "%" PRId64 " bytes", limit);
+        plat_fatal("out of memory: tc_alloc(%zu bytes) failed; heap %" PRIu64
+                   " bytes mapped, %" PRIu64 " in use; memory limit %s",
+                   requested, heap_mapped_bytes(), heap_inuse_bytes(), lim);
+    }
+    fn(ctx, requested);
+    return fail(t, TC_ENOMEM);
+}
+
+/* Fresh span state: nothing allocated, bits past nelems "in use". */
+static void span_init_alloc(tc_span *s)
+{
+    for (unsigned w = 0; w < TC_BITWORDS; w++) {
+        unsigned first = w * 64;
+        s->allocbits[w] = first >= s->nelems ? ~(uint64_t)0
+                          : first + 64 <= s->nelems ? 0
+                          : ~(((uint64_t)1 << (s->nelems - first)) - 1);
+        at_store(&s->markbits[w], 0);
+        at_store(&s->checkbits[w], 0);
+    }
+    s->cache_word = 0;
+    s->alloc_cache = ~s->allocbits[0];
+    s->alloc_count = 0;
+}
+
+static tc_span *new_small_span(unsigned c)
+{
+    const sc_info *ci = &sc_table[c];
+    tc_span *s = heap_alloc_span(ci->npages, SPAN_SMALL);
+    if (!s)
+        return NULL;
+    s->sizeclass = (uint8_t)c;
+    s->slot_size = ci->slot_size;
+    s->nelems = ci->nelems;
+    s->divmul = ci->divmul;
+    span_init_alloc(s);
+    return s;
+}
+
+/* Index of the next free slot of s, or -1 if it has none. */
+static inline long span_take_slot(tc_span *s)
+{
+    uint64_t bits = s->alloc_cache;
+    while (!bits) {
+        if ((size_t)(s->cache_word + 1) * 64 >= s->nelems)
+            return -1;
+        s->cache_word++;
+        bits = ~s->allocbits[s->cache_word];
+    }
+    s->alloc_cache = bits & (bits - 1);
+    s->alloc_count++;
+    return (long)s->cache_word * 64 + __builtin_ctzll(bits);
+}
+
+static void uncache(tc_thread *t, unsigned c)
+{
+    tc_span *s = t->cache[c];
+    if (!s)
+        return;
+    t->cache[c] = NULL;
+    pacer_note_unused((uint64_t)(s->nelems - s->alloc_count) * s->slot_size);
+    central_put(s);
+}
+
+void alloc_flush_cache(tc_thread *t)
+{
+    for (unsigned c = 1; c < TC_NUM_CLASSES; c++)
+        uncache(t, c);
+}
+
+/* A span of class c with a free slot for t's cache, or NULL if the OS
+ * refused memory even after a collection. */
+static tc_span *refill(tc_thread *t, unsigned c)
+{
+    uncache(t, c);
+    collector_maybe_trigger();
+    tc_span *s = central_take(c);
+    if (!s)
+        s = new_small_span(c);
+    if (!s) {
+        collector_collect(0);
+        s = central_take(c);
+        if (!s)
+            s = new_small_span(c);
+    }
+    if (s) {
+        t->cache[c] = s;
+        pacer_note_allocated((uint64_t)(s->nelems - s->alloc_count) * s->slot_size);
+    }
+    return s;
+}
+
+static void count_alloc(tc_thread *t, size_t bytes)
+{
+    at_store(&t->bytes_allocated, at_load(&t->bytes_allocated) + bytes);
+    at_store(&t->objects_allocated, at_load(&t->objects_allocated) + 1);
+}
+
+static void *init_object(tc_thread *t, tc_span *s, size_t idx, const tc_type *type)
+{
+    uintptr_t slot = span_slot_addr(s, idx);
+    void *payload = (void *)(slot + TC_HEADER_SIZE);
+    if (s->needzero)
+        memset(payload, 0, s->slot_size - TC_HEADER_SIZE);
+    at_store_ptr((tc_aword *)slot, type);
+    if (mark_allocating_black())
+        mark_set_allocated(s, idx);
+    count_alloc(t, s->slot_size);
+    return payload;
+}
+
+static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
+{
+    if (size > TC_MAX_ALLOC)
+        return out_of_memory(t, size);
+    size_t npages = (size + TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
+    collector_maybe_trigger();
+    tc_span *s = heap_alloc_span(npages, SPAN_LARGE);
+    if (!s) {
+        collector_collect(0);
+        s = heap_alloc_span(npages, SPAN_LARGE);
+        if (!s)
+            return out_of_memory(t, size);
+    }
+    s->sizeclass = 0;
+    s->nelems = 1;
+    s->slot_size = npages * TC_PAGE_SIZE - TC_SPAN_SLOT0;
+    span_init_alloc(s);
+    s->alloc_count = 1;
+    void *payload = init_object(t, s, 0, type);
+    pacer_note_allocated(npages * TC_PAGE_SIZE);
+    central *ce = &centrals[0];
+    pthread_mutex_lock(&ce->lock);
+    span_list_push(&ce->full, s);
+    pthread_mutex_unlock(&ce->lock);
+    return payload;
+}
+
+static int bad_request(const tc_type *type, size_t size)
+{
+    if (!type) {
+        plat_diag("tc_alloc: type is NULL (size %zu)", size);
+        return 1;
+    }
+    if (type->layout < TC_LAYOUT_LEAF || type->layout > TC_LAYOUT_TRACE ||
+        (type->layout == TC_LAYOUT_TRACE && !type->trace)) {
+        plat_diag("tc_alloc: type \"%s\" has layout %d%s", type->name ? type->name : "?",
+                  type->layout,
+                  type->layout == TC_LAYOUT_TRACE ? " without a trace function"
+                                                  : ", not LEAF, SLOTS or TRACE");
+        return 1;
+    }
+    if (size == 0) {
+        plat_diag("tc_alloc: size 0 for type \"%s\" (allocate at least 1 byte)",
+                  type->name ? type->name : "?");
+        return 1;
+    }
+    return 0;
+}
+
+void *tc_alloc(const tc_type *type, size_t size)
+{
+    tc_thread *t = thread_self_or_diag("tc_alloc");
+    if (!t)
+        return NULL;
+    if (bad_request(type, size))
+        return fail(t, TC_EINVAL);
+    tc_safepoint();
+    if (size > TC_MAX_SMALL_SLOT - TC_HEADER_SIZE)
+        return alloc_large(t, type, size);
+    unsigned c = sc_class_of(size + TC_HEADER_SIZE);
+    tc_span *s = t->cache[c];
+    long idx = s ? span_take_slot(s) : -1;
+    if (idx < 0) {
+        s = refill(t, c);
+        if (!s)
+            return out_of_memory(t, size);
+        idx = span_take_slot(s);
+    }
+    return init_object(t, s, (size_t)idx, type);
+}
+
+tc_span *alloc_object_span(const void *p, const char **why)
+{
+    uintptr_t a = (uintptr_t)p;
+    tc_span *s = (a & 15) ? NULL : heap_span_of(a);
+    const char *reason = NULL;
+    if (!s)
+        reason = "not the address of a GC heap object";
+    else if (span_slot_index(s, a) < 0)
+        reason = "inside a heap object, not at its start";
+    else if (!at_load((tc_aword *)(a - TC_HEADER_SIZE)))
+        reason = "a freed object";
+    if (why)
+        *why = reason;
+    return reason ? NULL : s;
+}
+
+size_t tc_size(const void *obj)
+{
+    const char *why;
+    tc_span *s = alloc_object_span(obj, &why);
+    if (!s) {
+        plat_diag("tc_size(%p): %s", obj, why);
+        return 0;
+    }
+    return s->slot_size - TC_HEADER_SIZE;
+}
+
+const tc_type *tc_type_of(const void *obj)
+{
+    const char *why;
+    if (!alloc_object_span(obj, &why)) {
+        plat_diag("tc_type_of(%p): %s", obj, why);
+        return NULL;
+    }
+    return at_load_ptr((const tc_aword *)((uintptr_t)obj - TC_HEADER_SIZE));
+}
+
+int tc_is_heap_object(const void *p) { return alloc_object_span(p, NULL) != NULL; }

@@ -1,0 +1,112 @@
+/* barrier.c — see barrier.h. */
+#include "barrier.h"
+
+#include "alloc.h"
+#include "mark.h"
+#include "options.h"
+#include "platform.h"
+
+int tc__barrier_on;
+static tc_aword marking;
+static tc_aword broken_for_test;
+
+void barrier_set_marking(int on)
+{
+    at_store_seq(&marking, (uintptr_t)on);
+    at_int_store_seq(&tc__barrier_on, on || opt.verify);
+}
+
+void barrier_test_break(int broken) { at_store(&broken_for_test, (uintptr_t)broken); }
+
+static void shade_values(void *const *vals, size_t n)
+{
+    tc_visitor v;
+    mark_visitor_init(&v, VISIT_MARK);
+    v.root_kind = "the write barrier";
+    tc_visit_slots(&v, vals, n);
+    /* Grey objects go to the global list for the markers to drain. */
+    mark_visitor_done(&v);
+    /* Shaded objects are not counted as roots, but their bytes are live. */
+    mark_add_counts(v.bytes, v.objects);
+}
+
+void barrier_flush(tc_thread *t)
+{
+    if (t->barrier_n) {
+        shade_values(t->barrier_buf, t->barrier_n);
+        t->barrier_n = 0;
+    }
+}
+
+static void flush_one(tc_thread *t, void *ctx)
+{
+    (void)ctx;
+    barrier_flush(t);
+}
+
+void barrier_flush_all(void) { threads_for_each(flush_one, NULL); }
+
+static void verify_store(void *obj, void **slot, void *val)
+{
+    const char *why;
+    tc_span *s = alloc_object_span(obj, &why);
+    if (!s) {
+        plat_diag("verify: tc_write(%p, %p, %p): obj is %s", obj, (void *)slot, val, why);
+        return;
+    }
+    uintptr_t start = (uintptr_t)obj, end = start + s->slot_size - TC_HEADER_SIZE;
+    if ((uintptr_t)slot < start || (uintptr_t)slot + sizeof(void *) > end ||
+        ((uintptr_t)slot & (sizeof(void *) - 1)))
+        plat_diag("verify: tc_write(%p, %p, %p): the slot is not an aligned word inside "
+                  "the %s object", obj, (void *)slot, val,
+                  ((const tc_type *)at_load_ptr((tc_aword *)(start - TC_HEADER_SIZE)))->name);
+    uintptr_t v = (uintptr_t)val;
+    if (v && !(v & 15) && heap_span_of(v) && !alloc_object_span(val, &why))
+        plat_diag("verify: tc_write(%p, %p, %p): the value is %s", obj, (void *)slot, val, why);
+}
+
+static void shade(void *old)
+{
+    if (!old || at_load(&broken_for_test))
+        return;
+    tc_thread *t = thread_self();
+    if (!t) {
+        shade_values(&old, 1);
+        return;
+    }
+    t->barrier_buf[t->barrier_n++] = old;
+    if (t->barrier_n == TC_BARRIER_BUF)
+        barrier_flush(t);
+}
+
+void tc__write_slow(void *obj, void **slot, void *val)
+{
+    if (opt.verify)
+        verify_store(obj, slot, val);
+    if (at_load(&marking))
+        shade(at_load_ptr(slot));
+    at_store_ptr(slot, val);
+}
+
+void tc_write_slots(void *obj, void **dst, void *const *src, size_t n)
+{
+    if (n == 0 || dst == src)
+        return;
+    if (at_int_load(&tc__barrier_on)) {
+        if (opt.verify) {
+            verify_store(obj, dst, NULL);
+            verify_store(obj, dst + n - 1, NULL);
+        }
+        if (at_load(&marking))
+            for (size_t i = 0; i < n; i++)
+                shade(at_load_ptr(&dst[i]));
+    }
+    tc_aword *d = (tc_aword *)dst;
+    const tc_aword *s = (const tc_aword *)src;
+    if (d < s || d >= s + n)
+        for (size_t i = 0; i < n; i++)
+            at_store(&d[i], at_load(&s[i]));
+    else
+        for (size_t i = n; i-- > 0;)
+            at_store(&d[i], at_load(&s[i]));
+}

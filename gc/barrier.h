@@ -1,0 +1,30 @@
+/*
+ * barrier.h — the write barrier (Yuasa deletion barrier, snapshot at the
+ * beginning).
+ *
+ * While marking, tc_write shades the value a store overwrites: it goes to
+ * the storing thread's buffer, which is marked when full, when the thread
+ * blocks or detaches, and at mark termination.  Together with the root
+ * snapshot and black allocation this marks everything reachable when
+ * marking began: to hide an object from the marker a program must delete
+ * the last reference to it from the heap, and that deletion shades it.
+ *
+ * tc__barrier_on (read inline by tc_write) is 1 while marking, and always
+ * under TRICOLOR_DEBUG=verify=1 so the slow path can check every store.
+ * barrier_marking says whether shading is needed.
+ */
+#ifndef TC_BARRIER_H
+#define TC_BARRIER_H
+
+#include "threads.h"
+
+/* Turn shading on or off (world stopped). */
+void barrier_set_marking(int on);
+/* Mark t's buffered old values (t stopped, or t itself). */
+void barrier_flush(tc_thread *t);
+/* Flush every thread's buffer (world stopped). */
+void barrier_flush_all(void);
+/* Test-only: make the barrier skip shading, to prove checkmark works. */
+void barrier_test_break(int broken);
+
+#endif

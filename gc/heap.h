@@ -1,0 +1,135 @@
+/*
+ * heap.h — arenas, pages, spans and the page map.
+ *
+ * The heap is a set of arenas, each a multiple of 64 MiB reserved with mmap
+ * and aligned to 64 MiB.  An arena is cut into 8 KiB pages; a span is a run
+ * of pages that is either free or holds objects: many slots of one size
+ * class (a small span) or a single large object.
+ *
+ * The page map answers "which span holds address p?" in O(1) with two
+ * loads: arena_map[p >> 26] gives the arena (NULL: not heap), whose page
+ * table gives the span.  Every page of an in-use span maps to it; a free
+ * span maps only its first and last page (for coalescing).
+ *
+ * Span layout: slot i starts at base + TC_SPAN_SLOT0 + i * slot_size.  Its
+ * first word is the object header (the tc_type pointer, 0 when the slot is
+ * free); the payload follows, so payloads sit at base + 16 + i * slot_size,
+ * 16-byte aligned.  A large object is slot 0 of its own span.
+ *
+ * Locks: heap_lock guards the free-page structures and arena list.  The
+ * page map is written under heap_lock with release stores and read without
+ * a lock (markers, tc_is_heap_object) with acquire loads.  A span's fields
+ * other than the mark bits and state belong to whoever owns the span: the
+ * thread cache holding it, the sweeper that took it off a list, or the
+ * list's lock holder.
+ */
+#ifndef TC_HEAP_H
+#define TC_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "sizeclass.h"
+
+#define TC_PAGE_SHIFT 13
+#define TC_PAGE_SIZE ((size_t)1 << TC_PAGE_SHIFT)
+#define TC_ARENA_SHIFT 26
+#define TC_ARENA_SIZE ((size_t)1 << TC_ARENA_SHIFT)
+#define TC_ADDR_BITS 48
+#define TC_SPAN_SLOT0 8   /* offset of slot 0 from the span base */
+#define TC_HEADER_SIZE 8  /* one word: the type */
+#define TC_BITWORDS (TC_SPAN_MAX_OBJECTS / 64)
+
+enum span_state { SPAN_FREE = 1, SPAN_SMALL = 2, SPAN_LARGE = 3 };
+
+typedef struct tc_span {
+    uintptr_t base;
+    size_t npages;
+    struct tc_span *next, *prev; /* links on whichever list holds it */
+    tc_aword state;              /* span_state; read by markers */
+    size_t slot_size;            /* for large spans: npages*page - SLOT0 */
+    uint32_t nelems;
+    uint32_t divmul;
+    uint8_t sizeclass;           /* 0 = large */
+    uint8_t needzero;            /* memory may hold old bytes */
+    uint8_t on_list;             /* debugging: which list, see alloc.c */
+    /* Allocation state, owned by the span's current owner. */
+    uint32_t cache_word;         /* word of allocbits being allocated from */
+    uint32_t alloc_count;        /* slots in use */
+    uint64_t alloc_cache;        /* free slots (1 bits) left in cache_word */
+    uint64_t allocbits[TC_BITWORDS]; /* 1 = in use at the last sweep */
+    tc_aword markbits[TC_BITWORDS];  /* set by markers */
+    tc_aword checkbits[TC_BITWORDS]; /* checkmark verifier's own bits */
+    uint64_t swept_cycle;        /* the cycle whose marks it last applied */
+} tc_span;
+
+typedef struct tc_arena {
+    uintptr_t base;
+    size_t size;
+    size_t npages;
+    struct tc_arena *next;
+    tc_aword *pages; /* npages entries: tc_span * or 0 */
+} tc_arena;
+
+int heap_init(void);
+/* Unmap every arena, the page map and span metadata. */
+void heap_shutdown(void);
+
+/* A span of npages pages in state `state` (SMALL or LARGE), with every page
+ * mapped; NULL when the OS refuses memory.  needzero tells whether its
+ * memory may hold old bytes. */
+tc_span *heap_alloc_span(size_t npages, int state);
+/* Give a span's pages back (coalescing with free neighbours). */
+void heap_free_span(tc_span *s);
+
+/* Span of in-use memory holding p, or NULL. Lock-free. */
+static inline tc_span *heap_span_of(uintptr_t p);
+
+/* Bytes in in-use spans; bytes mapped for the heap. */
+uint64_t heap_inuse_bytes(void);
+uint64_t heap_mapped_bytes(void);
+/* Call fn on every in-use span (world stopped, or heap quiescent). */
+void heap_for_each_span(void (*fn)(tc_span *s, void *ctx), void *ctx);
+
+extern tc_aword *heap_arena_map; /* 1 << (ADDR_BITS - ARENA_SHIFT) entries */
+
+static inline tc_span *heap_span_of(uintptr_t p)
+{
+    if (p >> TC_ADDR_BITS)
+        return NULL;
+    tc_arena *a = at_load_ptr_acquire(&heap_arena_map[p >> TC_ARENA_SHIFT]);
+    if (!a)
+        return NULL;
+    tc_span *s = at_load_ptr_acquire(&a->pages[(p - a->base) >> TC_PAGE_SHIFT]);
+    if (!s)
+        return NULL;
+    uintptr_t st = at_load_acquire(&s->state);
+    return st == SPAN_SMALL || st == SPAN_LARGE ? s : NULL;
+}
+
+/* Slot index of payload address p in s, or -1 if p is not the start of a
+ * slot's payload (an interior pointer). */
+static inline long span_slot_index(const tc_span *s, uintptr_t p)
+{
+    uintptr_t off = p - (s->base + TC_SPAN_SLOT0 + TC_HEADER_SIZE);
+    if (p < s->base + TC_SPAN_SLOT0 + TC_HEADER_SIZE)
+        return -1;
+    uint64_t idx = s->sizeclass ? ((uint64_t)off * s->divmul) >> 32 : 0;
+    if (idx * s->slot_size != off || idx >= s->nelems)
+        return -1;
+    return (long)idx;
+}
+
+/* Heap bytes one object of s accounts for (a large one: its pages). */
+static inline size_t span_object_bytes(const tc_span *s)
+{
+    return s->sizeclass ? s->slot_size : s->npages * TC_PAGE_SIZE;
+}
+
+static inline uintptr_t span_slot_addr(const tc_span *s, size_t idx)
+{
+    return s->base + TC_SPAN_SLOT0 + idx * s->slot_size;
+}
+
+#endif

@@ -1,0 +1,215 @@
+/* options.c — TRICOLOR_* environment variables and tc_config; see options.h. */
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "platform.h"
+
+tc_options opt;
+
+static int default_mark_workers(void)
+{
+    int n = plat_ncpu();
+    return n <= 4 ? 1 : n / 4;
+}
+
+/* A decimal integer in [lo, hi] with nothing after it. */
+static int parse_int_range(const char *s, long long lo, long long hi, long long *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int options_parse_percent(const char *s, int *out)
+{
+    long long v;
+    if (s && strcasecmp(s, "off") == 0) {
+        *out = TC_GC_OFF;
+        return 0;
+    }
+    if (parse_int_range(s, 0, INT_MAX, &v))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int options_parse_count(const char *s, int *out)
+{
+    long long v;
+    if (parse_int_range(s, 0, 1024, &v))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int options_parse_bytes(const char *s, int64_t *out)
+{
+    static const struct { const char *name; int shift; } units[] = {
+        {"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
+    };
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].name) != 0)
+            continue;
+        if (v == 0 || v > ((unsigned long long)INT64_MAX >> units[i].shift))
+            return -1;
+        *out = (int64_t)(v << units[i].shift);
+        return 0;
+    }
+    return -1;
+}
+
+static void warn_env(const char *name, const char *value, const char *why, const char *used)
+{
+    plat_diag("%s=\"%s\" ignored: %s; using %s", name, value, why, used);
+}
+
+static void env_percent(int *field)
+{
+    const char *s = getenv("TRICOLOR_GC_PERCENT");
+    if (s && options_parse_percent(s, field))
+        warn_env("TRICOLOR_GC_PERCENT", s, "expected an integer >= 0 or \"off\"", "100");
+}
+
+static void env_limit(int64_t *field)
+{
+    const char *s = getenv("TRICOLOR_MEMORY_LIMIT");
+    if (s && strcasecmp(s, "none") != 0 && options_parse_bytes(s, field))
+        warn_env("TRICOLOR_MEMORY_LIMIT", s,
+                 "expected a positive byte count with an optional unit B, KiB, MiB, GiB or TiB",
+                 "no limit");
+}
+
+static void env_trace(int *field)
+{
+    const char *s = getenv("TRICOLOR_TRACE");
+    if (!s || !*s || strcmp(s, "0") == 0)
+        return;
+    if (strcmp(s, "1") == 0)
+        *field = TC_TRACE_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *field = TC_TRACE_JSON;
+    else
+        warn_env("TRICOLOR_TRACE", s, "expected 0, 1 or json", "0");
+}
+
+static void env_workers(int *field)
+{
+    const char *s = getenv("TRICOLOR_MARK_WORKERS");
+    if (s && options_parse_count(s, field))
+        warn_env("TRICOLOR_MARK_WORKERS", s, "expected an integer from 0 to 1024", "the default");
+}
+
+/* TRICOLOR_DEBUG=name=value,...: each value 0 or 1. */
+static void env_debug(tc_options *o)
+{
+    const char *s = getenv("TRICOLOR_DEBUG");
+    if (!s)
+        return;
+    char buf[256];
+    if (strlen(s) >= sizeof buf) {
+        warn_env("TRICOLOR_DEBUG", s, "too long", "no debug options");
+        return;
+    }
+    strcpy(buf, s);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        int value = eq && (strcmp(eq + 1, "1") == 0 || strcmp(eq + 1, "0") == 0)
+                        ? eq[1] - '0' : -1;
+        if (eq)
+            *eq = 0;
+        int *field = strcmp(item, "verify") == 0       ? &o->verify
+                     : strcmp(item, "checkmark") == 0  ? &o->checkmark
+                     : strcmp(item, "poison") == 0     ? &o->poison
+                     : strcmp(item, "stoptheworld") == 0 ? &o->stoptheworld
+                                                       : NULL;
+        if (!field || value < 0) {
+            if (eq)
+                *eq = '=';
+            plat_diag("TRICOLOR_DEBUG: \"%s\" ignored: expected verify, checkmark, poison or "
+                      "stoptheworld, each =0 or =1", item);
+            continue;
+        }
+        *field = value;
+    }
+}
+
+/* A set cfg field, checked; TC_UNSET leaves *dst alone. */
+static int take_int(const char *name, int v, int lo, int hi, int *dst)
+{
+    if (v == TC_UNSET)
+        return 0;
+    if (v < lo || v > hi) {
+        plat_diag("tc_init: tc_config.%s = %d is out of range [%d, %d]", name, v, lo, hi);
+        return TC_EINVAL;
+    }
+    *dst = v;
+    return 0;
+}
+
+static int take_config(const tc_config *c, tc_options *o)
+{
+    if (c->magic != TC_CONFIG_MAGIC) {
+        plat_diag("tc_init: tc_config was not initialised with TC_CONFIG_INIT");
+        return TC_EINVAL;
+    }
+    int err = 0;
+    err |= take_int("gc_percent", c->gc_percent, TC_GC_OFF, INT_MAX, &o->gc_percent);
+    err |= take_int("trace", c->trace, TC_TRACE_OFF, TC_TRACE_JSON, &o->trace);
+    err |= take_int("mark_workers", c->mark_workers, 0, 1024, &o->mark_workers);
+    err |= take_int("debug_verify", c->debug_verify, 0, 1, &o->verify);
+    err |= take_int("debug_checkmark", c->debug_checkmark, 0, 1, &o->checkmark);
+    err |= take_int("debug_poison", c->debug_poison, 0, 1, &o->poison);
+    err |= take_int("debug_stoptheworld", c->debug_stoptheworld, 0, 1, &o->stoptheworld);
+    if (c->memory_limit != TC_UNSET) {
+        if (c->memory_limit <= 0) {
+            plat_diag("tc_init: tc_config.memory_limit = %lld must be > 0 (INT64_MAX: no limit)",
+                      (long long)c->memory_limit);
+            err = TC_EINVAL;
+        } else {
+            o->memory_limit = c->memory_limit;
+        }
+    }
+    return err ? TC_EINVAL : 0;
+}
+
+int options_resolve(const tc_config *cfg)
+{
+    tc_options o = {
+        .gc_percent = 100,
+        .memory_limit = INT64_MAX,
+        .trace = TC_TRACE_OFF,
+        .mark_workers = default_mark_workers(),
+    };
+    env_percent(&o.gc_percent);
+    env_limit(&o.memory_limit);
+    env_trace(&o.trace);
+    env_workers(&o.mark_workers);
+    env_debug(&o);
+    if (cfg) {
+        int err = take_config(cfg, &o);
+        if (err)
+            return err;
+    }
+    opt = o;
+    return 0;
+}

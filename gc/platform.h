@@ -1,0 +1,29 @@
+/*
+ * platform.h — the operating system underneath: clocks, virtual memory,
+ * processor count, and one-line diagnostics on stderr.
+ */
+#ifndef TC_PLATFORM_H
+#define TC_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic wall clock, ns. */
+uint64_t plat_now_ns(void);
+/* CPU time of the calling thread, ns. */
+uint64_t plat_thread_cpu_ns(void);
+int plat_ncpu(void);
+
+/* Reserve and commit `size` bytes aligned to `align` (a power of two that
+ * is a multiple of the OS page size), zero-filled; NULL on failure. */
+void *plat_map_aligned(size_t size, size_t align);
+/* Map zero-filled memory with no alignment promise beyond the OS page. */
+void *plat_map(size_t size);
+void plat_unmap(void *p, size_t size);
+
+/* "tricolor: <message>\n" on stderr, written with one write(2). */
+void plat_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* plat_diag then abort(). */
+void plat_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,184 @@
+/* stats.c — see stats.h. */
+#include "stats.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "pacer.h"
+#include "platform.h"
+#include "threads.h"
+
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t init_ns;
+static uint64_t num_pauses, pause_total, pause_max;
+static uint64_t pause_ring[TC_PAUSE_RING], pause_end_ring[TC_PAUSE_RING];
+static uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep;
+static uint64_t last_cycles, last_marked, last_objects;
+static tc_cycle_fn cycle_fn;
+static void *cycle_ctx;
+
+void stats_init(uint64_t now)
+{
+    stats_reset();
+    init_ns = now;
+}
+
+void stats_reset(void)
+{
+    pthread_mutex_lock(&stats_lock);
+    num_pauses = pause_total = pause_max = 0;
+    memset(pause_ring, 0, sizeof pause_ring);
+    memset(pause_end_ring, 0, sizeof pause_end_ring);
+    cpu_stw = cpu_background = cpu_assist = cpu_sweep = 0;
+    last_cycles = last_marked = last_objects = 0;
+    cycle_fn = NULL;
+    cycle_ctx = NULL;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+uint64_t stats_since_init(uint64_t now) { return now - init_ns; }
+
+void stats_record_pause(uint64_t ns, uint64_t end, uint64_t cpu)
+{
+    pthread_mutex_lock(&stats_lock);
+    pause_ring[num_pauses % TC_PAUSE_RING] = ns;
+    pause_end_ring[num_pauses % TC_PAUSE_RING] = end - init_ns;
+    num_pauses++;
+    pause_total += ns;
+    if (ns > pause_max)
+        pause_max = ns;
+    cpu_stw += cpu;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+void stats_add_cpu_background(uint64_t ns)
+{
+    pthread_mutex_lock(&stats_lock);
+    cpu_background += ns;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+void stats_add_cpu_sweep(uint64_t ns)
+{
+    pthread_mutex_lock(&stats_lock);
+    cpu_sweep += ns;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+void stats_set_last_cycle(uint64_t cycles, uint64_t marked, uint64_t objects)
+{
+    pthread_mutex_lock(&stats_lock);
+    last_cycles = cycles;
+    last_marked = marked;
+    last_objects = objects;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+static double cpu_fraction_locked(uint64_t now)
+{
+    double avail = (double)(now - init_ns) * plat_ncpu();
+    double used = (double)(cpu_stw + cpu_background + cpu_assist + cpu_sweep);
+    return avail > 0 ? used / avail : 0.0;
+}
+
+double stats_gc_cpu_fraction(uint64_t now)
+{
+    pthread_mutex_lock(&stats_lock);
+    double f = cpu_fraction_locked(now);
+    pthread_mutex_unlock(&stats_lock);
+    return f;
+}
+
+void tc_read_stats(tc_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    threads_alloc_totals(&out->bytes_allocated, &out->objects_allocated);
+    uint64_t now = plat_now_ns();
+    pthread_mutex_lock(&stats_lock);
+    out->cycles = last_cycles;
+    out->heap_live = last_marked;
+    out->objects_live = last_objects;
+    out->pause_total_ns = pause_total;
+    out->pause_max_ns = pause_max;
+    out->num_pauses = num_pauses;
+    memcpy(out->pause_ns, pause_ring, sizeof pause_ring);
+    memcpy(out->pause_end_ns, pause_end_ring, sizeof pause_end_ring);
+    out->gc_cpu_background_ns = cpu_background + cpu_sweep;
+    out->gc_cpu_assist_ns = cpu_assist;
+    out->gc_cpu_stw_ns = cpu_stw;
+    out->gc_cpu_fraction = cpu_fraction_locked(now);
+    pthread_mutex_unlock(&stats_lock);
+    out->heap_inuse = heap_inuse_bytes();
+    out->heap_mapped = heap_mapped_bytes();
+    out->heap_released = 0;
+    out->heap_goal = pacer_goal();
+    out->next_gc_trigger = pacer_trigger();
+    out->gc_percent = pacer_gc_percent();
+    out->memory_limit = pacer_memory_limit();
+}
+
+void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&stats_lock);
+    cycle_fn = fn;
+    cycle_ctx = ctx;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+static double ms(uint64_t ns) { return (double)ns / 1e6; }
+static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+
+int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
+{
+    uint64_t stw_cpu = c->cpu_stw_ns;
+    if (json)
+        return snprintf(
+            buf, len,
+            "{\"cycle\":%" PRIu64 ",\"start_s\":%.6f,\"gc_cpu_fraction\":%.6f,"
+            "\"wall_ns\":{\"sweep_term\":%" PRIu64 ",\"mark_start\":%" PRIu64
+            ",\"mark\":%" PRIu64 ",\"mark_term\":%" PRIu64 ",\"sweep\":%" PRIu64 "},"
+            "\"cpu_ns\":{\"stw\":%" PRIu64 ",\"background\":%" PRIu64 ",\"assist\":%" PRIu64
+            ",\"idle\":%" PRIu64 ",\"sweep\":%" PRIu64 "},"
+            "\"pause_ns\":%" PRIu64 ",\"tts_ns\":%" PRIu64 ","
+            "\"heap\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"marked\":%" PRIu64
+            ",\"goal\":%" PRIu64 "},\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
+            ",\"workers\":%d,\"forced\":%s}\n",
+            c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction, c->sweep_term_ns,
+            c->mark_start_ns, c->mark_ns, c->mark_term_ns, c->sweep_ns, stw_cpu,
+            c->cpu_background_ns, c->cpu_assist_ns, c->cpu_idle_ns, c->cpu_sweep_ns,
+            c->pause_ns, c->tts_ns, c->heap_start, c->heap_end, c->heap_marked, c->heap_goal,
+            c->objects_marked, c->roots, c->mark_workers, c->forced ? "true" : "false");
+    return snprintf(
+        buf, len,
+        "tc %" PRIu64 " @%.3fs %.0f%%: %.3f+%.3f+%.3f+%.3f+%.3f ms clock, "
+        "%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %.1f->%.1f->%.1f MiB, %.1f MiB goal, "
+        "%.3f ms pause, %.3f ms tts, %" PRIu64 " roots, %d W%s\n",
+        c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction * 100, ms(c->sweep_term_ns),
+        ms(c->mark_start_ns), ms(c->mark_ns), ms(c->mark_term_ns), ms(c->sweep_ns),
+        ms(stw_cpu), ms(c->cpu_background_ns), ms(c->cpu_assist_ns), ms(c->cpu_idle_ns),
+        ms(c->cpu_sweep_ns), mib(c->heap_start), mib(c->heap_end), mib(c->heap_marked),
+        mib(c->heap_goal), ms(c->pause_ns), ms(c->tts_ns), c->roots, c->mark_workers,
+        c->forced ? " (forced)" : "");
+}
+
+void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)
+{
+    if (trace_mode != TC_TRACE_OFF) {
+        char line[1024];
+        int n = stats_format_trace(info, trace_mode == TC_TRACE_JSON, line, sizeof line);
+        if (n > 0) {
+            ssize_t unused = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+            (void)unused;
+        }
+    }
+    pthread_mutex_lock(&stats_lock);
+    tc_cycle_fn fn = cycle_fn;
+    void *ctx = cycle_ctx;
+    pthread_mutex_unlock(&stats_lock);
+    if (fn)
+        fn(info, ctx);
+}

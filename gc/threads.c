@@ -1,0 +1,237 @@
+/* threads.c — thread registry, safepoints, stop-the-world; see threads.h. */
+#include "threads.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "barrier.h"
+#include "collector.h"
+#include "platform.h"
+#include "roots.h"
+
+int tc__safepoint_requested;
+
+/* A thread's record is valid only for the collector run (tc_init to
+ * tc_shutdown) that created it: a thread that never detached must not
+ * find a freed record after a restart. */
+static _Thread_local tc_thread *self_tls_ptr;
+static _Thread_local uint64_t self_tls_run;
+static tc_aword current_run = 1;
+#define self_tls (self_tls_run == at_load(&current_run) ? self_tls_ptr : NULL)
+
+static void set_self(tc_thread *t)
+{
+    self_tls_ptr = t;
+    self_tls_run = at_load(&current_run);
+}
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t restart_cond = PTHREAD_COND_INITIALIZER;
+static tc_thread *thread_list;
+static int nthreads;
+/* Allocation counts of threads that have detached (threads_lock). */
+static uint64_t gone_bytes, gone_objects;
+
+tc_thread *thread_self(void) { return self_tls; }
+
+tc_thread *thread_self_or_diag(const char *what)
+{
+    if (!self_tls)
+        plat_diag("%s: the calling thread is not attached (call tc_thread_attach first)", what);
+    return self_tls;
+}
+
+static void park(tc_thread *t)
+{
+    pthread_mutex_lock(&world_lock);
+    while (at_int_load_seq(&tc__safepoint_requested)) {
+        at_store_seq(&t->state, TS_PARKED);
+        pthread_cond_broadcast(&parked_cond);
+        pthread_cond_wait(&restart_cond, &world_lock);
+    }
+    at_store_seq(&t->state, TS_RUNNING);
+    pthread_mutex_unlock(&world_lock);
+}
+
+void tc__safepoint_slow(void)
+{
+    tc_thread *t = self_tls;
+    if (!t || at_load(&t->state) != TS_RUNNING)
+        return;
+    park(t);
+}
+
+void tc_blocking_enter(void)
+{
+    tc_thread *t = thread_self_or_diag("tc_blocking_enter");
+    if (!t)
+        return;
+    if (at_load(&t->state) == TS_BLOCKING) {
+        plat_diag("tc_blocking_enter: already in a blocking region (regions do not nest)");
+        return;
+    }
+    barrier_flush(t);
+    at_store_seq(&t->state, TS_BLOCKING);
+    if (at_int_load_seq(&tc__safepoint_requested)) {
+        /* A stopper may be waiting for this thread: wake it. */
+        pthread_mutex_lock(&world_lock);
+        pthread_cond_broadcast(&parked_cond);
+        pthread_mutex_unlock(&world_lock);
+    }
+}
+
+static void leave_blocking(tc_thread *t)
+{
+    at_store_seq(&t->state, TS_RUNNING);
+    if (at_int_load_seq(&tc__safepoint_requested))
+        park(t);
+}
+
+void tc_blocking_leave(void)
+{
+    tc_thread *t = thread_self_or_diag("tc_blocking_leave");
+    if (!t)
+        return;
+    if (at_load(&t->state) != TS_BLOCKING) {
+        plat_diag("tc_blocking_leave: not in a blocking region");
+        return;
+    }
+    leave_blocking(t);
+}
+
+int threads_attach(void)
+{
+    if (self_tls)
+        return TC_EEXIST;
+    tc_thread *t = calloc(1, sizeof *t);
+    if (!t)
+        return TC_ENOMEM;
+    at_store(&t->state, TS_BLOCKING);
+    pthread_mutex_lock(&threads_lock);
+    t->next = thread_list;
+    if (thread_list)
+        thread_list->prev = t;
+    thread_list = t;
+    nthreads++;
+    pthread_mutex_unlock(&threads_lock);
+    set_self(t);
+    leave_blocking(t);
+    return 0;
+}
+
+static void unlink_thread(tc_thread *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        thread_list = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    nthreads--;
+    gone_bytes += at_load(&t->bytes_allocated);
+    gone_objects += at_load(&t->objects_allocated);
+}
+
+void threads_detach(void)
+{
+    tc_thread *t = self_tls;
+    if (!t)
+        return;
+    barrier_flush(t);
+    if (at_load(&t->state) != TS_BLOCKING)
+        at_store_seq(&t->state, TS_BLOCKING);
+    pthread_mutex_lock(&threads_lock); /* no cycle is stopping the world now */
+    alloc_flush_cache(t);
+    unlink_thread(t);
+    pthread_mutex_unlock(&threads_lock);
+    roots_thread_gone(t);
+    set_self(NULL);
+    free(t);
+}
+
+void threads_forget_all(void)
+{
+    pthread_mutex_lock(&threads_lock);
+    while (thread_list) {
+        tc_thread *t = thread_list;
+        unlink_thread(t);
+        roots_thread_gone(t);
+        if (t != self_tls)
+            plat_diag("tc_shutdown: a thread was still attached; it must not touch the heap again");
+        free(t);
+    }
+    gone_bytes = gone_objects = 0;
+    at_add(&current_run, 1);
+    pthread_mutex_unlock(&threads_lock);
+    set_self(NULL);
+}
+
+int threads_count(void)
+{
+    threads_lock_list();
+    int n = nthreads;
+    pthread_mutex_unlock(&threads_lock);
+    return n;
+}
+
+uint64_t world_stop(void)
+{
+    uint64_t t0 = plat_now_ns();
+    threads_lock_list();
+    pthread_mutex_lock(&world_lock);
+    at_int_store_seq(&tc__safepoint_requested, 1);
+    for (tc_thread *t = thread_list; t; t = t->next) {
+        if (t == self_tls)
+            continue;
+        while (at_load_seq(&t->state) == TS_RUNNING)
+            pthread_cond_wait(&parked_cond, &world_lock);
+    }
+    pthread_mutex_unlock(&world_lock);
+    return plat_now_ns() - t0;
+}
+
+void world_start(void)
+{
+    pthread_mutex_lock(&world_lock);
+    at_int_store_seq(&tc__safepoint_requested, 0);
+    pthread_cond_broadcast(&restart_cond);
+    pthread_mutex_unlock(&world_lock);
+    pthread_mutex_unlock(&threads_lock);
+}
+
+void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx)
+{
+    for (tc_thread *t = thread_list; t; t = t->next)
+        fn(t, ctx);
+}
+
+/* The list lock is held across whole pauses, so a running mutator waits
+ * for it as if blocked: otherwise a stopper would wait for it forever.
+ * Holding the lock, no stop can be under way, so it need not park after. */
+void threads_lock_list(void)
+{
+    tc_thread *t = self_tls;
+    if (!t || at_load(&t->state) != TS_RUNNING) {
+        pthread_mutex_lock(&threads_lock);
+        return;
+    }
+    tc_blocking_enter();
+    pthread_mutex_lock(&threads_lock);
+    at_store_seq(&t->state, TS_RUNNING);
+}
+void threads_unlock_list(void) { pthread_mutex_unlock(&threads_lock); }
+
+void threads_alloc_totals(uint64_t *bytes, uint64_t *objects)
+{
+    threads_lock_list();
+    uint64_t b = gone_bytes, o = gone_objects;
+    for (tc_thread *t = thread_list; t; t = t->next) {
+        b += at_load(&t->bytes_allocated);
+        o += at_load(&t->objects_allocated);
+    }
+    pthread_mutex_unlock(&threads_lock);
+    *bytes = b;
+    *objects = o;
+}

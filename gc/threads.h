@@ -1,0 +1,84 @@
+/*
+ * threads.h — attached threads, safepoints, blocking regions and
+ * stop-the-world.
+ *
+ * Thread states (tc_thread.state):
+ *   RUNNING   may touch the heap; a stop waits for it to reach a safepoint
+ *   PARKED    stopped at a safepoint until the world restarts
+ *   BLOCKING  in tc_blocking_enter/leave; does not touch the heap, so a stop
+ *             does not wait for it; leaving waits while the world is stopped
+ *
+ * Handshake (memory ordering): the stopper stores safepoint_requested = 1
+ * then loads each thread's state; a thread leaving a blocking region stores
+ * RUNNING then loads safepoint_requested.  Both with sequential consistency,
+ * so at least one sees the other: either the stopper waits for the thread,
+ * or the thread sees the request and parks before touching the heap.
+ * PARKED is published under world_lock, which also orders everything the
+ * thread did before parking before what the stopper does after.
+ *
+ * threads_lock guards the list of threads.  The stopper holds it from
+ * stop to restart, so no thread attaches or detaches while the world is
+ * stopped (attach and detach wait for it in the BLOCKING state).
+ */
+#ifndef TC_THREADS_H
+#define TC_THREADS_H
+
+#include <stdint.h>
+
+#include "atomics.h"
+#include "sizeclass.h"
+#include "tricolor.h"
+
+enum thread_state { TS_RUNNING = 1, TS_PARKED = 2, TS_BLOCKING = 3 };
+
+#define TC_BARRIER_BUF 256
+
+typedef struct root_fn_entry {
+    tc_root_fn fn;
+    void *ctx;
+} root_fn_entry;
+
+typedef struct tc_thread {
+    tc_frame *frames;          /* shadow stack top; owner writes */
+    tc_aword state;            /* thread_state */
+    struct tc_thread *next, *prev;
+    struct tc_span *cache[TC_NUM_CLASSES]; /* span per size class */
+    tc_aword bytes_allocated;  /* owner writes, others read */
+    tc_aword objects_allocated;
+    int last_error;
+    int blocking_depth_error;  /* diagnosed once */
+    root_fn_entry *scanners;   /* thread root scanners (roots_lock) */
+    size_t nscanners, scanners_cap;
+    void *barrier_buf[TC_BARRIER_BUF]; /* old values awaiting shading */
+    size_t barrier_n;
+} tc_thread;
+
+/* The calling thread's record, or NULL if it is not attached. */
+tc_thread *thread_self(void);
+
+/* As thread_self, but prints "<what>: the calling thread is not attached"
+ * when it returns NULL. */
+tc_thread *thread_self_or_diag(const char *what);
+
+int threads_attach(void);
+void threads_detach(void);
+/* Forget every thread record (shutdown); the caller's included. */
+void threads_forget_all(void);
+int threads_count(void);
+
+/* Stop every attached thread except the caller at a safepoint (or in a
+ * blocking region).  Returns the time-to-safepoint in ns.  Holds
+ * threads_lock until world_start. */
+uint64_t world_stop(void);
+void world_start(void);
+
+/* Call fn for each attached thread. Only between world_stop/world_start,
+ * or with threads_lock held through threads_lock_list. */
+void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx);
+void threads_lock_list(void);
+void threads_unlock_list(void);
+
+/* Sum of the allocation counters of every thread, attached or gone. */
+void threads_alloc_totals(uint64_t *bytes, uint64_t *objects);
+
+#endif

@@ -1,0 +1,402 @@
+/*
+ * tricolor.h — the whole public API of tricolor, a precise tri-color
+ * mark-sweep garbage collector for language runtimes.
+ *
+ * Model in one paragraph: every heap object has a type (tc_type) whose
+ * layout or trace function names its references.  The collector finds live
+ * objects from registered roots only (global slots, global and per-thread
+ * root scanners, TC_ROOTS frames on each thread's shadow stack).  Every
+ * thread that touches the heap is attached (tc_init attaches the first one,
+ * tc_thread_attach the others).  Every store of a reference into a heap
+ * object goes through tc_write / TC_WRITE / tc_write_slots; stores into
+ * roots do not.  Threads poll tc_safepoint() on loops and calls; code that
+ * may block is wrapped in tc_blocking_enter/leave.
+ *
+ * Thread rules, used in every comment below:
+ *   "any attached thread"  the calling thread must be attached.
+ *   "any thread"           attached or not.
+ * A call that needs an attached thread, made from one that is not, prints
+ * one diagnostic line on stderr and fails (returns TC_ENOTATTACHED or NULL);
+ * it never crashes.
+ *
+ * Errors are negative TC_E... codes; tc_strerror() names them.
+ */
+#ifndef TRICOLOR_H
+#define TRICOLOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TRICOLOR_VERSION_MAJOR 0
+#define TRICOLOR_VERSION_MINOR 1
+#define TRICOLOR_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ errors */
+
+enum {
+    TC_OK = 0,
+    TC_EINVAL = -1,       /* a bad argument or configuration value */
+    TC_ENOMEM = -2,       /* the operating system refused memory */
+    TC_ESTATE = -3,       /* wrong lifecycle state (not initialised, twice) */
+    TC_ENOTATTACHED = -4, /* the calling thread is not attached */
+    TC_ENOTFOUND = -5,    /* removing something that was never added */
+    TC_EEXIST = -6        /* adding something already there */
+};
+
+/* A static English description of an error code ("unknown error" if none). */
+const char *tc_strerror(int err);
+
+/* ----------------------------------------------------------- configuration */
+
+/* A field holding TC_UNSET is left to the environment (TRICOLOR_*), then to
+ * the default.  A field set to anything else wins over the environment. */
+#define TC_UNSET (-0x7fffffff - 1)
+
+/* tc_config.gc_percent value meaning "no proportional trigger" (GOGC=off). */
+#define TC_GC_OFF (-1)
+
+/* tc_config.trace values. */
+enum { TC_TRACE_OFF = 0, TC_TRACE_TEXT = 1, TC_TRACE_JSON = 2 };
+
+#define TC_CONFIG_MAGIC 0x74726963u /* "tric" */
+
+typedef struct tc_config {
+    unsigned magic;       /* must be TC_CONFIG_MAGIC: use TC_CONFIG_INIT */
+    int gc_percent;       /* >= 0, or TC_GC_OFF; default 100 */
+    int64_t memory_limit; /* bytes, > 0; INT64_MAX = no limit (default) */
+    int trace;            /* TC_TRACE_OFF / _TEXT / _JSON; default off */
+    int mark_workers;     /* >= 0 background mark threads; default by cores */
+    int debug_verify;     /* 0 or 1: check arguments and references */
+    int debug_checkmark;  /* 0 or 1: re-mark and compare at mark termination */
+    int debug_poison;     /* 0 or 1: fill freed objects with 0xdb bytes */
+    int debug_stoptheworld; /* 0 or 1: mark entirely inside the pause */
+} tc_config;
+
+/* Every field unset.  Write:  tc_config c = TC_CONFIG_INIT; c.gc_percent = 50; */
+#define TC_CONFIG_INIT                                                        \
+    { TC_CONFIG_MAGIC, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET,      \
+      TC_UNSET, TC_UNSET, TC_UNSET }
+
+/* ---------------------------------------------------------------- lifecycle */
+
+/* Start the collector.  cfg may be NULL (defaults and environment).
+ * The calling thread becomes an attached mutator.
+ * Returns TC_OK, TC_EINVAL (a bad cfg field, or cfg not made with
+ * TC_CONFIG_INIT; a diagnostic names it), TC_ESTATE (already running),
+ * TC_ENOMEM.  Bad environment values only warn (one line each) and fall
+ * back to the default.  Any thread; one at a time. */
+int tc_init(const tc_config *cfg);
+
+/* Stop the collector's threads, free every object and unmap every byte the
+ * collector mapped.  Call it from the thread that called tc_init after every
+ * other thread has detached (threads still attached are reported and
+ * forgotten; they must not touch the heap again).  No-op if not running.
+ * tc_init may be called again afterwards and starts afresh. */
+void tc_shutdown(void);
+
+/* ------------------------------------------------------- types and tracing */
+
+typedef struct tc_visitor tc_visitor;
+typedef void (*tc_trace_fn)(tc_visitor *v, void *obj);
+
+enum {
+    TC_LAYOUT_LEAF = 0,  /* no references; never scanned */
+    TC_LAYOUT_SLOTS = 1, /* every pointer-sized payload word is a value */
+    TC_LAYOUT_TRACE = 2  /* trace(v, obj) visits each reference */
+};
+
+/* Describe each object type once, as a static constant:
+ *   static const tc_type cons_type = { .name = "cons",
+ *                                      .layout = TC_LAYOUT_SLOTS };
+ * A type must outlive the collector (tc_shutdown). */
+typedef struct tc_type {
+    const char *name;  /* shown in diagnostics and heap profiles */
+    int layout;        /* TC_LAYOUT_LEAF / _SLOTS / _TRACE */
+    tc_trace_fn trace; /* for TC_LAYOUT_TRACE only */
+    void *user;        /* free for the embedder */
+} tc_type;
+
+/* Report one value held by the object being traced (or by a root).
+ * ref may be a reference to a live object, NULL, or any word that is not a
+ * GC heap address (a pointer elsewhere, an odd tagged integer): those are
+ * ignored.  A reference into the middle of an object, or to a freed object,
+ * is ignored and reported (both types' names) under TRICOLOR_DEBUG=verify=1.
+ * Called only from trace functions and root scanners, with the visitor they
+ * were given.  Trace functions run on collector threads too: they must only
+ * read the object and call tc_visit*, never allocate or lock. */
+void tc_visit(tc_visitor *v, void *ref);
+
+/* tc_visit on each of n consecutive words. */
+void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n);
+
+/* --------------------------------------------------------------- allocation */
+
+/* Allocate an object of `type` with `size` bytes of payload, zeroed and
+ * 16-byte aligned.  May poll a safepoint, assist, or run a collection.
+ * Errors: type NULL, a type with a bad layout, or size 0 print a
+ * diagnostic and return NULL (tc_last_error() == TC_EINVAL); from an
+ * unattached thread, likewise with TC_ENOTATTACHED.  When memory runs out or
+ * no heap could hold `size`, the out-of-memory handler runs: the default
+ * prints one line (bytes requested, heap size, limit) and aborts; if a
+ * handler set with tc_set_oom_handler returns, tc_alloc returns NULL
+ * (tc_last_error() == TC_ENOMEM).  Any attached thread. */
+void *tc_alloc(const tc_type *type, size_t size);
+
+/* Usable payload bytes of obj (>= the size asked for).  0 and a diagnostic
+ * if obj is not the start of a live heap object.  Any thread. */
+size_t tc_size(const void *obj);
+
+/* obj's type; NULL and a diagnostic if obj is not a live heap object. */
+const tc_type *tc_type_of(const void *obj);
+
+/* Nonzero if p is the start of an object in the GC heap.  Any thread. */
+int tc_is_heap_object(const void *p);
+
+typedef void (*tc_oom_fn)(void *ctx, size_t requested);
+
+/* Replace the out-of-memory handler (NULL restores the default, which
+ * aborts).  A handler that returns makes tc_alloc return NULL. */
+void tc_set_oom_handler(tc_oom_fn fn, void *ctx);
+
+/* The error of the last failed tc_alloc on this thread (TC_OK if none). */
+int tc_last_error(void);
+
+/* ----------------------------------------------------------- write barrier */
+
+/* Internal state the inline fast paths read; do not touch. */
+extern int tc__barrier_on;
+extern int tc__safepoint_requested;
+void tc__write_slow(void *obj, void **slot, void *val);
+void tc__safepoint_slow(void);
+
+/* The public headers' fast paths use compiler atomics so that no user of
+ * tricolor needs libatomic_ops headers; the library itself uses
+ * libatomic_ops for every other cross-thread access. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TC__LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define TC__STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#else
+#define TC__LOAD_RELAXED(p) (*(volatile __typeof__(*(p)) *)(p))
+#define TC__STORE_RELAXED(p, v) (*(volatile __typeof__(*(p)) *)(p) = (v))
+#endif
+
+/* Store the reference val into *slot, a field of the heap object obj.
+ * The only correct way to store a reference into a GC object, initialising
+ * stores into a fresh object included.  Fast path: one load of the
+ * collector's phase and a branch.  Any attached thread. */
+static inline void tc_write(void *obj, void **slot, void *val)
+{
+    if (TC__LOAD_RELAXED(&tc__barrier_on))
+        tc__write_slow(obj, slot, val);
+    else
+        TC__STORE_RELAXED(slot, val);
+}
+
+/* (obj)->field = val through the barrier. */
+#define TC_WRITE(obj, field, val)                                             \
+    tc_write((void *)(obj), (void **)&(obj)->field, (void *)(val))
+
+/* Copy n words from src to dst (a range inside heap object obj), with
+ * memmove semantics; the barrier is applied once for the batch.  src may be
+ * anywhere (another object, a C array).  Any attached thread. */
+void tc_write_slots(void *obj, void **dst, void *const *src, size_t n);
+
+/* -------------------------------------------------------------------- roots */
+
+/* Stores into roots need no barrier. */
+
+/* Register n consecutive pointer slots (e.g. a global array) as roots.
+ * TC_EINVAL (NULL or n == 0), TC_EEXIST (slots already registered).
+ * Any thread while the collector runs. */
+int tc_root_add(void **slots, size_t n);
+/* Unregister slots given to tc_root_add.  TC_ENOTFOUND if unknown. */
+int tc_root_remove(void **slots);
+
+typedef void (*tc_root_fn)(tc_visitor *v, void *ctx);
+
+/* A callback that visits roots at each root snapshot (global: on a
+ * collector thread; it must not allocate, lock what mutators hold, or
+ * call tc_* other than tc_visit*).  TC_EINVAL, TC_EEXIST for the same pair. */
+int tc_root_scanner_add(tc_root_fn fn, void *ctx);
+int tc_root_scanner_remove(tc_root_fn fn, void *ctx);
+
+/* Like tc_root_scanner_add, for roots owned by the calling thread (an
+ * interpreter's VM stack).  Removed automatically at detach.  Any attached
+ * thread; TC_ENOTATTACHED otherwise. */
+int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx);
+int tc_thread_root_scanner_remove(tc_root_fn fn, void *ctx);
+
+/* A shadow-stack frame; TC_ROOTS builds one on the C stack. */
+typedef struct tc_frame {
+    struct tc_frame *prev;
+    unsigned n;
+    unsigned popped;
+    void **slots[16];
+} tc_frame;
+
+void tc__frame_push(tc_frame *f);
+void tc__frame_pop(tc_frame *f);
+void tc__frame_pop_top(void);
+
+#define TC__CAT2(a, b) a##b
+#define TC__CAT(a, b) TC__CAT2(a, b)
+#define TC__NARGS(...)                                                        \
+    TC__NARGS_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,  \
+               2, 1, 0)
+#define TC__NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13,    \
+                   _14, _15, _16, N, ...)                                     \
+    N
+#define TC__A1(a) (void **)&(a)
+#define TC__A2(a, ...) (void **)&(a), TC__A1(__VA_ARGS__)
+#define TC__A3(a, ...) (void **)&(a), TC__A2(__VA_ARGS__)
+#define TC__A4(a, ...) (void **)&(a), TC__A3(__VA_ARGS__)
+#define TC__A5(a, ...) (void **)&(a), TC__A4(__VA_ARGS__)
+#define TC__A6(a, ...) (void **)&(a), TC__A5(__VA_ARGS__)
+#define TC__A7(a, ...) (void **)&(a), TC__A6(__VA_ARGS__)
+#define TC__A8(a, ...) (void **)&(a), TC__A7(__VA_ARGS__)
+#define TC__A9(a, ...) (void **)&(a), TC__A8(__VA_ARGS__)
+#define TC__A10(a, ...) (void **)&(a), TC__A9(__VA_ARGS__)
+#define TC__A11(a, ...) (void **)&(a), TC__A10(__VA_ARGS__)
+#define TC__A12(a, ...) (void **)&(a), TC__A11(__VA_ARGS__)
+#define TC__A13(a, ...) (void **)&(a), TC__A12(__VA_ARGS__)
+#define TC__A14(a, ...) (void **)&(a), TC__A13(__VA_ARGS__)
+#define TC__A15(a, ...) (void **)&(a), TC__A14(__VA_ARGS__)
+#define TC__A16(a, ...) (void **)&(a), TC__A15(__VA_ARGS__)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TC__CLEANUP __attribute__((cleanup(tc__frame_pop)))
+#else
+#define TC__CLEANUP
+#endif
+
+/* TC_ROOTS(a, b, ...): register the listed local pointer variables (any
+ * pointer type, 1 to 16 of them) as roots on this thread's shadow stack
+ * until the end of the enclosing scope (GCC/Clang cleanup attribute).
+ * Several may stand in one scope; they pop in reverse order.  The
+ * variables hold references or NULL (or other non-heap words); assigning
+ * to them needs no barrier.  On compilers without cleanup, or to end the
+ * frame early, call TC_ROOTS_POP().  Do not longjmp out of a frame's scope.
+ * Any attached thread (unattached: a diagnostic, the frame is ignored). */
+#define TC_ROOTS(...)                                                         \
+    tc_frame TC__CLEANUP TC__CAT(tc__frame_, __LINE__) = {                    \
+        0, TC__NARGS(__VA_ARGS__), 0,                                         \
+        {TC__CAT(TC__A, TC__NARGS(__VA_ARGS__))(__VA_ARGS__)}};               \
+    tc__frame_push(&TC__CAT(tc__frame_, __LINE__))
+
+/* Pop the innermost TC_ROOTS frame of this thread now. */
+#define TC_ROOTS_POP() tc__frame_pop_top()
+
+/* ------------------------------------------------------------------ threads */
+
+/* Attach the calling thread so it may touch the heap.  TC_ESTATE if the
+ * collector is not running, TC_EEXIST if already attached, TC_ENOMEM. */
+int tc_thread_attach(void);
+
+/* Detach the calling thread: its TC_ROOTS frames and thread root scanners
+ * stop being roots.  No-op (with a diagnostic) if not attached. */
+void tc_thread_detach(void);
+
+/* Let a pending stop-the-world proceed.  Fast path: one load and a branch.
+ * Allocation polls too; interpreters call it on backward jumps and calls.
+ * Any attached thread. */
+static inline void tc_safepoint(void)
+{
+    if (TC__LOAD_RELAXED(&tc__safepoint_requested))
+        tc__safepoint_slow();
+}
+
+/* Around code that may block (I/O, locks, sleeping): the thread must not
+ * touch the heap in between, and no pause waits for it.  Its roots are
+ * still scanned.  Leaving waits while the world is stopped.  Not nestable.
+ * Any attached thread. */
+void tc_blocking_enter(void);
+void tc_blocking_leave(void);
+
+/* ------------------------------------------------------------------ control */
+
+/* Run a full cycle, marked and swept, that started after this call; return
+ * when it is done.  Any attached thread (several at once is fine). */
+void tc_collect(void);
+
+/* Set GC percent (negative = off); returns the previous value (negative if
+ * it was off).  Takes effect from the next trigger computation.  Any thread. */
+int tc_set_gc_percent(int percent);
+
+/* Set the soft memory limit in bytes (INT64_MAX = none); returns the
+ * previous.  A value <= 0 is ignored and only returns the current one. */
+int64_t tc_set_memory_limit(int64_t bytes);
+
+/* ------------------------------------------------------------ observability */
+
+#define TC_PAUSE_RING 256
+
+typedef struct tc_stats {
+    uint64_t cycles;           /* completed cycles */
+    uint64_t bytes_allocated;  /* payload+header bytes ever allocated */
+    uint64_t objects_allocated;/* objects ever allocated */
+    uint64_t heap_live;        /* bytes marked by the last cycle */
+    uint64_t objects_live;     /* objects marked by the last cycle */
+    uint64_t heap_inuse;       /* bytes in spans holding objects */
+    uint64_t heap_mapped;      /* bytes of heap address space mapped */
+    uint64_t heap_released;    /* mapped bytes returned to the OS */
+    uint64_t heap_goal;        /* heap size at which marking should end */
+    uint64_t next_gc_trigger;  /* heap size that starts the next cycle */
+    uint64_t pause_total_ns;   /* every stop-the-world pause, summed */
+    uint64_t pause_max_ns;     /* the longest pause */
+    uint64_t num_pauses;       /* pauses recorded; newest at (n-1)%256 */
+    uint64_t pause_ns[TC_PAUSE_RING];     /* from stop request to restart */
+    uint64_t pause_end_ns[TC_PAUSE_RING]; /* ns since tc_init at restart */
+    uint64_t gc_cpu_background_ns; /* CPU of background collector work */
+    uint64_t gc_cpu_assist_ns;     /* CPU of mutator assists */
+    uint64_t gc_cpu_stw_ns;        /* CPU spent inside pauses */
+    double gc_cpu_fraction;        /* GC CPU / (wall since init x cores) */
+    int gc_percent;                /* current, negative = off */
+    int64_t memory_limit;          /* current, INT64_MAX = none */
+} tc_stats;
+
+/* Fill *out with a consistent snapshot.  Any thread. */
+void tc_read_stats(tc_stats *out);
+
+/* Everything measured about one completed cycle.  Times are ns; "since
+ * init" means on a monotonic clock from tc_init. */
+typedef struct tc_cycle_info {
+    uint64_t cycle;                /* 1, 2, ... */
+    uint64_t start_ns;             /* since init */
+    uint64_t sweep_term_ns;        /* STW: finish sweep, flush caches */
+    uint64_t mark_start_ns;        /* STW: barrier on, root snapshot */
+    uint64_t mark_ns;              /* marking (concurrent from issue 3) */
+    uint64_t mark_term_ns;         /* STW: flush, barrier off, publish */
+    uint64_t sweep_ns;             /* sweeping until the next cycle/finish */
+    uint64_t tts_ns;               /* time-to-safepoint, summed over pauses */
+    uint64_t pause_ns;             /* the cycle's pauses, tts included */
+    uint64_t cpu_stw_ns;           /* CPU inside the pauses */
+    uint64_t cpu_background_ns;    /* CPU of background marking */
+    uint64_t cpu_assist_ns;        /* CPU of assists */
+    uint64_t cpu_idle_ns;          /* idle-priority marking CPU */
+    uint64_t cpu_sweep_ns;         /* CPU of sweeping */
+    uint64_t heap_start;           /* heap in use when the cycle started */
+    uint64_t heap_end;             /* heap in use when marking ended */
+    uint64_t heap_marked;          /* bytes marked live */
+    uint64_t objects_marked;       /* objects marked live */
+    uint64_t heap_goal;            /* the goal this cycle aimed for */
+    uint64_t roots;                /* root slots and scanner calls visited */
+    double gc_cpu_fraction;        /* since init, at the end of this cycle */
+    int mark_workers;              /* threads that marked */
+    int forced;                    /* 1 if from tc_collect */
+} tc_cycle_info;
+
+typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);
+
+/* Call fn once per completed cycle (after its sweep finished or the next
+ * cycle began), on the collector's background thread, never on a mutator.
+ * NULL removes it.  fn must not call tc_alloc.  Any thread. */
+void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRICOLOR_H */
