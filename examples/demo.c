@@ -118,7 +118,7 @@ int main(void)
 
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
-        pthread_create(&th[i], NULL, churn, (void *)60L);
+        pthread_create(&th[i], NULL, churn, (void *)250L);
     long churned = 0;
     for (int i = 0; i < 2; i++) {
         void *r;

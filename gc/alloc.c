@@ -81,6 +81,12 @@ static tc_span *new_small_span(unsigned c)
     tc_span *s = heap_alloc_span(ci->npages, SPAN_SMALL);
     if (!s)
         return NULL;
+    /* Old bytes could sit where this class puts slot headers, and a free
+     * slot must read as header 0: clear the whole span once, up front. */
+    if (s->needzero) {
+        memset((void *)s->base, 0, s->npages * TC_PAGE_SIZE);
+        s->needzero = 0;
+    }
     s->sizeclass = (uint8_t)c;
     s->slot_size = ci->slot_size;
     s->nelems = ci->nelems;
