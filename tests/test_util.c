@@ -1,0 +1,53 @@
+/* test_util.c — see test_util.h. */
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void trace_traced(tc_visitor *v, void *obj)
+{
+    tu_traced *t = obj;
+    tc_visit_slots(v, t->refs, t->n);
+}
+
+const tc_type tu_pair_type = {.name = "pair", .layout = TC_LAYOUT_SLOTS};
+const tc_type tu_leaf_type = {.name = "leaf", .layout = TC_LAYOUT_LEAF};
+const tc_type tu_traced_type = {.name = "traced", .layout = TC_LAYOUT_TRACE,
+                                .trace = trace_traced};
+
+int tu_setup(void **state)
+{
+    (void)state;
+    return tc_init(NULL);
+}
+
+int tu_teardown(void **state)
+{
+    (void)state;
+    tc_shutdown();
+    return 0;
+}
+
+char *tu_capture_stderr(void (*fn)(void *), void *arg)
+{
+    fflush(stderr);
+    char path[] = "/tmp/tricolor-test-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    unlink(path);
+    int saved = dup(2);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    off_t len = lseek(fd, 0, SEEK_END);
+    char *buf = calloc(1, (size_t)len + 1);
+    if (buf && len > 0 && pread(fd, buf, (size_t)len, 0) != len)
+        buf[0] = 0;
+    close(fd);
+    return buf;
+}
