@@ -148,20 +148,21 @@ static tc_span *refill(tc_thread *t, unsigned c)
     return s;
 }
 
-static void count_alloc(tc_thread *t, size_t bytes)
+static inline void count_alloc(tc_thread *t, size_t bytes)
 {
+    /* Only t writes these; others read them for tc_read_stats. */
     at_store(&t->bytes_allocated, at_load(&t->bytes_allocated) + bytes);
     at_store(&t->objects_allocated, at_load(&t->objects_allocated) + 1);
 }
 
-static void *init_object(tc_thread *t, tc_span *s, size_t idx, const tc_type *type)
+static inline void *init_object(tc_thread *t, tc_span *s, size_t idx, const tc_type *type)
 {
     uintptr_t slot = span_slot_addr(s, idx);
     void *payload = (void *)(slot + TC_HEADER_SIZE);
-    if (s->needzero)
+    if (__builtin_expect(s->needzero, 0))
         memset(payload, 0, s->slot_size - TC_HEADER_SIZE);
     at_store_ptr((tc_aword *)slot, type);
-    if (mark_allocating_black())
+    if (__builtin_expect(mark_allocating_black(), 0))
         mark_set_allocated(s, idx);
     count_alloc(t, s->slot_size);
     return payload;
@@ -216,11 +217,11 @@ static int bad_request(const tc_type *type, size_t size)
     return 0;
 }
 
-void *tc_alloc(const tc_type *type, size_t size)
+/* Everything but the fast path: errors, refills, large objects. */
+static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
 {
-    tc_thread *t = thread_self_or_diag("tc_alloc");
     if (!t)
-        return NULL;
+        return thread_self_or_diag("tc_alloc");
     if (bad_request(type, size))
         return fail(t, TC_EINVAL);
     tc_safepoint();
@@ -235,6 +236,29 @@ void *tc_alloc(const tc_type *type, size_t size)
             return out_of_memory(t, size);
         idx = span_take_slot(s);
     }
+    return init_object(t, s, (size_t)idx, type);
+}
+
+/* The fast path applies: attached, a valid type, a small nonzero size,
+ * and no stop of the world pending. */
+static inline int fast_path_ok(const tc_thread *t, const tc_type *type, size_t size)
+{
+    return t && type && size - 1 < TC_MAX_SMALL_SLOT - TC_HEADER_SIZE &&
+           ((unsigned)type->layout <= TC_LAYOUT_SLOTS ||
+            (type->layout == TC_LAYOUT_TRACE && type->trace)) &&
+           !at_int_load(&tc__safepoint_requested);
+}
+
+void *tc_alloc(const tc_type *type, size_t size)
+{
+    tc_thread *t = thread_self();
+    if (__builtin_expect(!fast_path_ok(t, type, size), 0))
+        return alloc_slow(t, type, size);
+    unsigned c = sc_class_of(size + TC_HEADER_SIZE);
+    tc_span *s = t->cache[c];
+    long idx = s ? span_take_slot(s) : -1;
+    if (__builtin_expect(idx < 0, 0))
+        return alloc_slow(t, type, size);
     return init_object(t, s, (size_t)idx, type);
 }
 

@@ -15,6 +15,11 @@
 
 typedef AO_t tc_aword;
 
+/* Give a frequently written shared word a cache line of its own, so that
+ * threads reading its neighbours do not make every write miss. */
+#define TC_CACHE_LINE 64
+#define TC_OWN_LINE __attribute__((aligned(TC_CACHE_LINE)))
+
 static inline uintptr_t at_load(const volatile tc_aword *p) { return AO_load(p); }
 static inline uintptr_t at_load_acquire(const volatile tc_aword *p) { return AO_load_acquire(p); }
 static inline uintptr_t at_load_seq(const volatile tc_aword *p) { return AO_load_full(p); }

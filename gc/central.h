@@ -23,7 +23,9 @@ typedef struct span_list {
     size_t n;
 } span_list;
 
-typedef struct central {
+/* One cache line per class at least: the background sweeper and the
+ * allocators lock different classes at once. */
+typedef struct TC_OWN_LINE central {
     pthread_mutex_t lock;
     span_list partial, full, unswept;
 } central;

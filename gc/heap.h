@@ -96,7 +96,8 @@ extern tc_aword *heap_arena_map; /* 1 << (ADDR_BITS - ARENA_SHIFT) entries */
 
 static inline tc_span *heap_span_of(uintptr_t p)
 {
-    if (p >> TC_ADDR_BITS)
+    /* The map is NULL while the collector is not running. */
+    if ((p >> TC_ADDR_BITS) || !heap_arena_map)
         return NULL;
     tc_arena *a = at_load_ptr_acquire(&heap_arena_map[p >> TC_ARENA_SHIFT]);
     if (!a)

@@ -11,7 +11,7 @@
 static pthread_mutex_t grey_lock = PTHREAD_MUTEX_INITIALIZER;
 static grey_chunk *grey_full;  /* chunks holding grey objects */
 static grey_chunk *grey_empty; /* spare chunks */
-static tc_aword black_allocation;
+tc_aword mark_black_allocation;
 static tc_aword marked_bytes, marked_objects;
 
 static grey_chunk *chunk_get_empty(void)
@@ -200,8 +200,7 @@ void mark_drain(tc_visitor *v)
         scan_object(v, obj);
 }
 
-void mark_set_black_allocation(int on) { at_store_seq(&black_allocation, (uintptr_t)on); }
-int mark_allocating_black(void) { return at_load(&black_allocation) != 0; }
+void mark_set_black_allocation(int on) { at_store_seq(&mark_black_allocation, (uintptr_t)on); }
 
 void mark_set_allocated(tc_span *s, size_t idx)
 {
@@ -258,5 +257,5 @@ void mark_reset(void)
             lists[i] = c->next;
             free(c);
         }
-    at_store(&black_allocation, 0);
+    at_store(&mark_black_allocation, 0);
 }

@@ -53,7 +53,8 @@ void mark_visitor_done(tc_visitor *v);
 
 /* Turn black allocation on/off (world stopped). */
 void mark_set_black_allocation(int on);
-int mark_allocating_black(void);
+extern tc_aword mark_black_allocation;
+static inline int mark_allocating_black(void) { return at_load(&mark_black_allocation) != 0; }
 /* Set the mark bit of a freshly allocated slot. */
 void mark_set_allocated(tc_span *s, size_t idx);
 

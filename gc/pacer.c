@@ -4,8 +4,8 @@
 #include "atomics.h"
 #include "tricolor.h"
 
-static tc_aword heap_estimate; /* bytes, see pacer.h */
-static tc_aword heap_marked;   /* marked by the last cycle */
+static TC_OWN_LINE tc_aword heap_estimate; /* bytes, see pacer.h; written on every refill */
+static TC_OWN_LINE tc_aword heap_marked;
 static tc_aword goal, trigger;
 static tc_aword gc_percent;    /* stored as intptr_t */
 static tc_aword memory_limit;  /* stored as int64_t */

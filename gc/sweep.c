@@ -9,9 +9,9 @@
 
 #define POISON_BYTE 0xdb
 
-static tc_aword in_progress;  /* spans taken off unswept lists, not yet back */
-static tc_aword freed_bytes;
-static tc_aword next_class;   /* round robin for sweep_one (hint only) */
+static TC_OWN_LINE tc_aword in_progress; /* spans taken off unswept lists, not yet back */
+static TC_OWN_LINE tc_aword freed_bytes;
+static TC_OWN_LINE tc_aword next_class;   /* round robin for sweep_one (hint only) */
 
 /* Bits of word w that stand for real slots. */
 static uint64_t valid_mask(const tc_span *s, unsigned w)
@@ -22,12 +22,16 @@ static uint64_t valid_mask(const tc_span *s, unsigned w)
     return first >= s->nelems ? 0 : ((uint64_t)1 << (s->nelems - first)) - 1;
 }
 
+/* A freed slot reads header 0.  Its payload is zeroed here, by the sweeper
+ * (usually the background thread), so the allocator's fast path need not
+ * zero it; under poison=1 it is filled with POISON_BYTE instead and the
+ * span is marked needzero for the allocator to clear. */
 static void free_slot(tc_span *s, size_t idx)
 {
     uintptr_t slot = span_slot_addr(s, idx);
     at_store((tc_aword *)slot, 0);
-    if (opt.poison)
-        memset((void *)(slot + TC_HEADER_SIZE), POISON_BYTE, s->slot_size - TC_HEADER_SIZE);
+    memset((void *)(slot + TC_HEADER_SIZE), opt.poison ? POISON_BYTE : 0,
+           s->slot_size - TC_HEADER_SIZE);
 }
 
 static int sweep_small(tc_span *s)
@@ -51,7 +55,7 @@ static int sweep_small(tc_span *s)
     s->alloc_cache = ~s->allocbits[0];
     s->alloc_count = live;
     if (nfreed) {
-        s->needzero = 1;
+        s->needzero |= opt.poison;
         at_add(&freed_bytes, (uintptr_t)nfreed * s->slot_size);
     }
     return live == 0 ? SWEEP_EMPTY : live == s->nelems ? SWEEP_FULL : SWEEP_PARTIAL;
@@ -63,7 +67,12 @@ static int sweep_large(tc_span *s)
         at_store(&s->markbits[0], 0);
         return SWEEP_FULL;
     }
-    free_slot(s, 0);
+    /* Its pages go back to the page heap marked needzero; only the header
+     * (and, under poison=1, the payload) is written now. */
+    at_store((tc_aword *)span_slot_addr(s, 0), 0);
+    if (opt.poison)
+        memset((void *)(span_slot_addr(s, 0) + TC_HEADER_SIZE), POISON_BYTE,
+               s->slot_size - TC_HEADER_SIZE);
     at_add(&freed_bytes, s->npages * TC_PAGE_SIZE);
     heap_free_span(s);
     return SWEEP_FREED;

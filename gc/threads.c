@@ -12,18 +12,15 @@
 
 int tc__safepoint_requested;
 
-/* A thread's record is valid only for the collector run (tc_init to
- * tc_shutdown) that created it: a thread that never detached must not
- * find a freed record after a restart. */
-static _Thread_local tc_thread *self_tls_ptr;
-static _Thread_local uint64_t self_tls_run;
-static tc_aword current_run = 1;
-#define self_tls (self_tls_run == at_load(&current_run) ? self_tls_ptr : NULL)
+TC_TLS tc_thread *threads_self_ptr;
+TC_TLS uintptr_t threads_self_run;
+tc_aword threads_current_run = 1;
+#define self_tls thread_self()
 
 static void set_self(tc_thread *t)
 {
-    self_tls_ptr = t;
-    self_tls_run = at_load(&current_run);
+    threads_self_ptr = t;
+    threads_self_run = at_load(&threads_current_run);
 }
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -34,13 +31,9 @@ static int nthreads;
 /* Allocation counts of threads that have detached (threads_lock). */
 static uint64_t gone_bytes, gone_objects;
 
-tc_thread *thread_self(void) { return self_tls; }
-
-tc_thread *thread_self_or_diag(const char *what)
+void threads_diag_unattached(const char *what)
 {
-    if (!self_tls)
-        plat_diag("%s: the calling thread is not attached (call tc_thread_attach first)", what);
-    return self_tls;
+    plat_diag("%s: the calling thread is not attached (call tc_thread_attach first)", what);
 }
 
 static void park(tc_thread *t)
@@ -63,6 +56,18 @@ void tc__safepoint_slow(void)
     park(t);
 }
 
+/* RUNNING -> BLOCKING; wakes a stopper that may be waiting for t. */
+static void enter_blocking(tc_thread *t)
+{
+    barrier_flush(t);
+    at_store_seq(&t->state, TS_BLOCKING);
+    if (at_int_load_seq(&tc__safepoint_requested)) {
+        pthread_mutex_lock(&world_lock);
+        pthread_cond_broadcast(&parked_cond);
+        pthread_mutex_unlock(&world_lock);
+    }
+}
+
 void tc_blocking_enter(void)
 {
     tc_thread *t = thread_self_or_diag("tc_blocking_enter");
@@ -72,14 +77,7 @@ void tc_blocking_enter(void)
         plat_diag("tc_blocking_enter: already in a blocking region (regions do not nest)");
         return;
     }
-    barrier_flush(t);
-    at_store_seq(&t->state, TS_BLOCKING);
-    if (at_int_load_seq(&tc__safepoint_requested)) {
-        /* A stopper may be waiting for this thread: wake it. */
-        pthread_mutex_lock(&world_lock);
-        pthread_cond_broadcast(&parked_cond);
-        pthread_mutex_unlock(&world_lock);
-    }
+    enter_blocking(t);
 }
 
 static void leave_blocking(tc_thread *t)
@@ -139,9 +137,10 @@ void threads_detach(void)
     tc_thread *t = self_tls;
     if (!t)
         return;
-    barrier_flush(t);
     if (at_load(&t->state) != TS_BLOCKING)
-        at_store_seq(&t->state, TS_BLOCKING);
+        enter_blocking(t);
+    else
+        barrier_flush(t);
     pthread_mutex_lock(&threads_lock); /* no cycle is stopping the world now */
     alloc_flush_cache(t);
     unlink_thread(t);
@@ -163,7 +162,7 @@ void threads_forget_all(void)
         free(t);
     }
     gone_bytes = gone_objects = 0;
-    at_add(&current_run, 1);
+    at_add(&threads_current_run, 1);
     pthread_mutex_unlock(&threads_lock);
     set_self(NULL);
 }
@@ -217,7 +216,7 @@ void threads_lock_list(void)
         pthread_mutex_lock(&threads_lock);
         return;
     }
-    tc_blocking_enter();
+    enter_blocking(t);
     pthread_mutex_lock(&threads_lock);
     at_store_seq(&t->state, TS_RUNNING);
 }

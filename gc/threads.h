@@ -53,12 +53,34 @@ typedef struct tc_thread {
     size_t barrier_n;
 } tc_thread;
 
+/* Initial-exec TLS: one instruction to reach, where the default model of
+ * position-independent code would call __tls_get_addr on every tc_alloc. */
+#define TC_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
+/* A thread's record is valid only for the collector run (tc_init to
+ * tc_shutdown) that created it: a thread that never detached must not find
+ * a freed record after a restart, so the record is tagged with the run. */
+extern TC_TLS tc_thread *threads_self_ptr;
+extern TC_TLS uintptr_t threads_self_run;
+extern tc_aword threads_current_run;
+
 /* The calling thread's record, or NULL if it is not attached. */
-tc_thread *thread_self(void);
+static inline tc_thread *thread_self(void)
+{
+    return threads_self_run == at_load(&threads_current_run) ? threads_self_ptr : NULL;
+}
+
+void threads_diag_unattached(const char *what);
 
 /* As thread_self, but prints "<what>: the calling thread is not attached"
  * when it returns NULL. */
-tc_thread *thread_self_or_diag(const char *what);
+static inline tc_thread *thread_self_or_diag(const char *what)
+{
+    tc_thread *t = thread_self();
+    if (!t)
+        threads_diag_unattached(what);
+    return t;
+}
 
 int threads_attach(void);
 void threads_detach(void);

@@ -230,12 +230,13 @@ int tc_root_scanner_remove(tc_root_fn fn, void *ctx);
 int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx);
 int tc_thread_root_scanner_remove(tc_root_fn fn, void *ctx);
 
-/* A shadow-stack frame; TC_ROOTS builds one on the C stack. */
+/* A shadow-stack frame; TC_ROOTS builds one on the C stack, next to an
+ * array of the addresses of the variables it registers. */
 typedef struct tc_frame {
     struct tc_frame *prev;
+    void ***slots;
     unsigned n;
     unsigned popped;
-    void **slots[16];
 } tc_frame;
 
 void tc__frame_push(tc_frame *f);
@@ -282,9 +283,10 @@ void tc__frame_pop_top(void);
  * frame early, call TC_ROOTS_POP().  Do not longjmp out of a frame's scope.
  * Any attached thread (unattached: a diagnostic, the frame is ignored). */
 #define TC_ROOTS(...)                                                         \
+    void **TC__CAT(tc__slots_, __LINE__)[] = {                                \
+        TC__CAT(TC__A, TC__NARGS(__VA_ARGS__))(__VA_ARGS__)};                 \
     tc_frame TC__CLEANUP TC__CAT(tc__frame_, __LINE__) = {                    \
-        0, TC__NARGS(__VA_ARGS__), 0,                                         \
-        {TC__CAT(TC__A, TC__NARGS(__VA_ARGS__))(__VA_ARGS__)}};               \
+        0, TC__CAT(tc__slots_, __LINE__), TC__NARGS(__VA_ARGS__), 0};         \
     tc__frame_push(&TC__CAT(tc__frame_, __LINE__))
 
 /* Pop the innermost TC_ROOTS frame of this thread now. */
