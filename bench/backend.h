@@ -1,0 +1,211 @@
+/*
+ * backend.h — lets one benchmark source build against two collectors.
+ *
+ *   -DBACKEND_TRICOLOR   tricolor: typed tc_alloc, TC_ROOTS frames, TC_WRITE
+ *   -DBACKEND_BOEHM      Boehm GC at its default settings (GC_INIT(),
+ *                        non-incremental, parallel marking as shipped):
+ *                        GC_MALLOC / GC_MALLOC_ATOMIC, conservative stack
+ *                        scanning, so roots and barriers become no-ops and
+ *                        plain stores.
+ *
+ * What a benchmark uses:
+ *   BK_PTR_TYPE(id, "name")    a type of objects holding references
+ *   BK_LEAF_TYPE(id, "name")   a type of objects holding none (never scanned)
+ *   bk_init()                  start the collector (exits on failure)
+ *   bk_alloc(&id, size)        a zeroed object of a pointer type
+ *   bk_alloc_leaf(&id, size)   a zeroed object of a leaf type
+ *   BK_ROOTS(a, b, ...)        register C locals as roots to end of scope
+ *   BK_WRITE(obj, field, val)  obj->field = val, through the write barrier
+ *   BK_WRITE_SLOT(obj, p, v)   *p = v where p points into heap object obj
+ *   bk_gc_stats(&cycles, &max_pause_ns)
+ *   bk_start_clock() / bk_print_result(bench, checksum, extra_json)
+ *
+ * "Longest pause": tricolor reports it (tc_stats.pause_max_ns, stop request
+ * to restart).  For Boehm we time every collection from GC_EVENT_START to
+ * GC_EVENT_END; in the default non-incremental mode the whole collection
+ * runs with the world stopped (and the allocation lock held), so each one is
+ * a pause.  Sweeping is lazy in both collectors and is not part of a pause.
+ */
+#ifndef BENCH_BACKEND_H
+#define BENCH_BACKEND_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#if defined(BACKEND_TRICOLOR) == defined(BACKEND_BOEHM)
+#error "define exactly one of BACKEND_TRICOLOR and BACKEND_BOEHM"
+#endif
+
+static inline uint64_t bk_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void bk_oom(size_t size)
+{
+    fprintf(stderr, "bench: allocation of %zu bytes failed\n", size);
+    exit(1);
+}
+
+/* ================================================================ tricolor */
+#if defined(BACKEND_TRICOLOR)
+
+#include "tricolor.h"
+
+#define BK_NAME "tricolor"
+
+typedef tc_type bk_type;
+#define BK_PTR_TYPE(id, name_)                                                \
+    static const tc_type id = {.name = (name_), .layout = TC_LAYOUT_SLOTS}
+#define BK_LEAF_TYPE(id, name_)                                               \
+    static const tc_type id = {.name = (name_), .layout = TC_LAYOUT_LEAF}
+
+static inline void bk_init(void)
+{
+    int err = tc_init(NULL);
+    if (err != TC_OK) {
+        fprintf(stderr, "bench: tc_init failed: %s\n", tc_strerror(err));
+        exit(1);
+    }
+}
+
+static inline void bk_shutdown(void) { tc_shutdown(); }
+
+static inline void *bk_alloc(const bk_type *t, size_t size)
+{
+    void *p = tc_alloc(t, size);
+    if (!p)
+        bk_oom(size);
+    return p;
+}
+
+static inline void *bk_alloc_leaf(const bk_type *t, size_t size)
+{
+    return bk_alloc(t, size);
+}
+
+#define BK_ROOTS(...) TC_ROOTS(__VA_ARGS__)
+#define BK_WRITE(obj, field, val) TC_WRITE(obj, field, val)
+#define BK_WRITE_SLOT(obj, slotp, val)                                        \
+    tc_write((void *)(obj), (void **)(slotp), (void *)(val))
+
+static inline void bk_gc_stats(uint64_t *cycles, uint64_t *max_pause_ns)
+{
+    /* tc_stats is large (two 256-entry rings): keep it off the stack. */
+    static tc_stats st;
+    tc_read_stats(&st);
+    *cycles = st.cycles;
+    *max_pause_ns = st.pause_max_ns;
+}
+
+/* =================================================================== Boehm */
+#else
+
+#include <gc.h>
+
+#define BK_NAME "boehm"
+
+typedef struct bk_type {
+    const char *name;
+} bk_type;
+#define BK_PTR_TYPE(id, name_) static const bk_type id = {(name_)}
+#define BK_LEAF_TYPE(id, name_) static const bk_type id = {(name_)}
+
+static uint64_t bk__gc_start_ns, bk__max_pause_ns;
+
+static inline void GC_CALLBACK bk__on_event(GC_EventType ev)
+{
+    /* Called by the collecting thread with the allocation lock held. */
+    if (ev == GC_EVENT_START) {
+        bk__gc_start_ns = bk_now_ns();
+    } else if (ev == GC_EVENT_END && bk__gc_start_ns) {
+        uint64_t d = bk_now_ns() - bk__gc_start_ns;
+        if (d > bk__max_pause_ns)
+            bk__max_pause_ns = d;
+        bk__gc_start_ns = 0;
+    }
+}
+
+static inline void bk_init(void)
+{
+    GC_INIT();
+    GC_set_on_collection_event(bk__on_event);
+}
+
+static inline void bk_shutdown(void) {}
+
+static inline void *bk_alloc(const bk_type *t, size_t size)
+{
+    (void)t;
+    void *p = GC_MALLOC(size); /* zeroed, scanned conservatively */
+    if (!p)
+        bk_oom(size);
+    return p;
+}
+
+static inline void *bk_alloc_leaf(const bk_type *t, size_t size)
+{
+    (void)t;
+    void *p = GC_MALLOC_ATOMIC(size); /* never scanned, NOT zeroed */
+    if (!p)
+        bk_oom(size);
+    memset(p, 0, size); /* same contract as tc_alloc: zeroed */
+    return p;
+}
+
+#define BK_ROOTS(...) ((void)0)
+#define BK_WRITE(obj, field, val) ((void)((obj)->field = (val)))
+#define BK_WRITE_SLOT(obj, slotp, val) ((void)(obj), (void)(*(slotp) = (val)))
+
+static inline void bk_gc_stats(uint64_t *cycles, uint64_t *max_pause_ns)
+{
+    *cycles = (uint64_t)GC_get_gc_no();
+    *max_pause_ns = bk__max_pause_ns;
+}
+
+#endif
+
+/* ===================================================== timing and results */
+
+static uint64_t bk__wall0_ns, bk__cpu0_us;
+
+static inline uint64_t bk__cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* Call before bk_init: the measurement covers start-up too. */
+static inline void bk_start_clock(void)
+{
+    bk__wall0_ns = bk_now_ns();
+    bk__cpu0_us = bk__cpu_us();
+}
+
+/* Print the one JSON result line.  extra is "" or more fields, each
+ * starting with a comma: ",\"ns_per_alloc\":12.3". */
+static inline void bk_print_result(const char *bench, uint64_t checksum, const char *extra)
+{
+    uint64_t wall = bk_now_ns() - bk__wall0_ns;
+    uint64_t cpu = bk__cpu_us() - bk__cpu0_us;
+    uint64_t cycles, max_pause;
+    bk_gc_stats(&cycles, &max_pause);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"bench\":\"%s\",\"backend\":\"%s\",\"wall_s\":%.4f,\"cpu_s\":%.4f,"
+           "\"max_rss_kib\":%ld,\"gc_cycles\":%llu,\"max_pause_ms\":%.3f,"
+           "\"checksum\":%llu%s}\n",
+           bench, BK_NAME, wall / 1e9, cpu / 1e6, ru.ru_maxrss, (unsigned long long)cycles,
+           max_pause / 1e6, (unsigned long long)checksum, extra);
+    fflush(stdout);
+}
+
+#endif /* BENCH_BACKEND_H */
