@@ -12,8 +12,6 @@
 
 #include "test_util.h"
 
-#define TAG(i) ((void *)(((uintptr_t)(i) << 1) | 1))
-#define UNTAG(p) ((uintptr_t)(p) >> 1)
 
 static tc_stats st;
 
@@ -47,34 +45,6 @@ static void assert_one_line_with(const char *err, const char *n1, const char *n2
 
 /* In a forked child: undo cmocka's handlers for crash signals, so that a
  * crash kills the child instead of resuming the test suite in it. */
-static void child_default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-}
-
-static tu_pair *make_list(uintptr_t n)
-{
-    tu_pair *head = NULL;
-    TC_ROOTS(head);
-    for (uintptr_t i = 0; i < n; i++) {
-        tu_pair *p = tc_alloc(&tu_pair_type, sizeof *p);
-        assert_non_null(p);
-        p->car = TAG(i);
-        TC_WRITE(p, cdr, head);
-        head = p;
-    }
-    return head;
-}
-
-static void check_list(const tu_pair *l, uintptr_t n)
-{
-    for (; l; l = l->cdr)
-        assert_int_equal(UNTAG(l->car), --n);
-    assert_int_equal(n, 0);
-}
-
 static char *saved_env[3];
 static const char *const env_names[3] = {"TRICOLOR_DEBUG", "TRICOLOR_GC_PERCENT",
                                          "TRICOLOR_MEMORY_LIMIT"};
@@ -134,7 +104,7 @@ static void bad_alloc_arguments(void **state)
     assert_int_equal(tc_last_error(), TC_OK);
     tu_pair *l = NULL;
     TC_ROOTS(l);
-    l = make_list(100);
+    l = tu_make_list(100);
     static const struct {
         const tc_type *type;
         size_t size;
@@ -161,7 +131,7 @@ static void bad_alloc_arguments(void **state)
     }
     /* Nothing was corrupted. */
     assert_int_equal(live_after_collect(), 100);
-    check_list(l, 100);
+    tu_check_list(l, 100);
     tc_read_stats(&st);
     assert_int_equal(st.objects_allocated, 100 + 8); /* failures count nothing */
 }
@@ -187,7 +157,7 @@ static void oom_handler_returns(void **state)
     (void)state;
     tu_pair *l = NULL;
     TC_ROOTS(l);
-    l = make_list(1000);
+    l = tu_make_list(1000);
     static oom_record rec;
     memset(&rec, 0, sizeof rec);
     tc_set_oom_handler(record_oom, &rec);
@@ -205,14 +175,14 @@ static void oom_handler_returns(void **state)
     /* The heap works afterwards. */
     tu_pair *m = NULL;
     TC_ROOTS(m);
-    m = make_list(500);
+    m = tu_make_list(500);
     for (int g = 0; g < 10000; g++)
         tc_alloc(&tu_leaf_type, 100);
     void *big = tc_alloc(&tu_leaf_type, 5 << 20);
     assert_non_null(big);
     assert_int_equal(live_after_collect(), 1500);
-    check_list(l, 1000);
-    check_list(m, 500);
+    tu_check_list(l, 1000);
+    tu_check_list(m, 500);
     assert_int_equal(rec.calls, 5); /* no spurious calls */
     tc_set_oom_handler(NULL, NULL);
 }
@@ -227,7 +197,7 @@ static void default_oom_in_child(size_t size, const tc_type *type)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        child_default_signals();
+        tu_child_default_signals();
         close(fds[0]);
         dup2(fds[1], 2);
         close(fds[1]);
@@ -374,9 +344,9 @@ static void unattached_thread_calls(void **state)
     ur.alloc = (void *)1;
     tu_pair *mine = NULL;
     TC_ROOTS(mine);
-    mine = make_list(10);
+    mine = tu_make_list(10);
     /* Only a global root registered by the unattached thread holds this. */
-    ur.main_obj = g_from_unattached[0] = make_list(7);
+    ur.main_obj = g_from_unattached[0] = tu_make_list(7);
     tc_set_gc_percent(77);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, unattached_main, NULL), 0);
@@ -411,8 +381,8 @@ static void unattached_thread_calls(void **state)
 
     /* The heap is intact; the ignored frame holds nothing. */
     assert_int_equal(live_after_collect(), 17);
-    check_list(mine, 10);
-    check_list(g_from_unattached[0], 7);
+    tu_check_list(mine, 10);
+    tu_check_list(g_from_unattached[0], 7);
     assert_int_equal(tc_root_remove(g_from_unattached), TC_OK);
     assert_int_equal(live_after_collect(), 10);
     /* The main thread is still attached and working. */
@@ -438,9 +408,9 @@ static void attach_when_attached(void **state)
     /* Still attached and working. */
     tu_pair *l = NULL;
     TC_ROOTS(l);
-    l = make_list(5);
+    l = tu_make_list(5);
     assert_int_equal(live_after_collect(), 5);
-    check_list(l, 5);
+    tu_check_list(l, 5);
 }
 
 static void *attach_before_init_thread(void *arg)
@@ -551,7 +521,7 @@ static int query_when_not_running(int after_shutdown)
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
-        child_default_signals();
+        tu_child_default_signals();
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 2);
         if (after_shutdown) {
@@ -601,7 +571,7 @@ static void blocking_misuse(void **state)
     (void)state;
     tu_pair *l = NULL;
     TC_ROOTS(l);
-    l = make_list(20);
+    l = tu_make_list(20);
     char *err = tu_capture_stderr(blocking_misuse_calls, NULL);
     assert_non_null(err);
     assert_int_equal(count_lines(err), 2);
@@ -610,7 +580,7 @@ static void blocking_misuse(void **state)
     free(err);
     /* The thread is back to normal: its frame is a root, cycles run. */
     assert_int_equal(live_after_collect(), 20);
-    check_list(l, 20);
+    tu_check_list(l, 20);
 }
 
 static void pop_call(void *arg)
@@ -628,7 +598,7 @@ static void pop_without_frame(void **state)
     tu_pair *l = NULL;
     {
         TC_ROOTS(l);
-        l = make_list(5);
+        l = tu_make_list(5);
         assert_int_equal(live_after_collect(), 5);
         err = tu_capture_stderr(pop_call, NULL); /* pops l's frame: silent */
         assert_string_equal(err, "");
@@ -659,16 +629,16 @@ static void scanner_visits_odd_words(void **state)
     void *heap = malloc(64);
     tu_pair *keep = NULL;
     TC_ROOTS(keep);
-    keep = make_list(3);
+    keep = tu_make_list(3);
     char *victim = tc_alloc(&tu_leaf_type, 64);
     char *neighbour = tc_alloc(&tu_leaf_type, 64);
     tc_write(keep, &keep->car, neighbour);
     assert_int_equal(live_after_collect(), 4); /* victim freed */
     void *words[16] = {
-        NULL,          TAG(3),           &on_stack,  heap,
+        NULL,          TU_TAG(3),           &on_stack,  heap,
         (char *)heap + 8, (void *)(uintptr_t)-16, (void *)(uintptr_t)0x10, victim,
         neighbour + 16, neighbour + 8,   neighbour + 1, (char *)keep->cdr + 8,
-        (void *)(uintptr_t)0xfff0000000000000u, (void *)&a_static, TAG(-1), keep->cdr,
+        (void *)(uintptr_t)0xfff0000000000000u, (void *)&a_static, TU_TAG(-1), keep->cdr,
     };
     memcpy(odd_words, words, sizeof words);
     assert_int_equal(tc_root_scanner_add(scan_odd, NULL), TC_OK);
@@ -677,7 +647,7 @@ static void scanner_visits_odd_words(void **state)
     /* The frame drops the list: only the scanner's real reference, the
      * second pair (and the third after it), stays.  Interior pointers to
      * the neighbour do not keep it. */
-    keep = (tu_pair *)TAG(1);
+    keep = (tu_pair *)TU_TAG(1);
     for (int k = 0; k < 3; k++)
         assert_int_equal(live_after_collect(), 2);
     assert_int_equal(tc_root_scanner_remove(scan_odd, NULL), TC_OK);
@@ -842,7 +812,7 @@ static void bad_environment_values(void **state)
     assert_int_equal(st.memory_limit, INT64_MAX);
     tu_pair *l = NULL;
     TC_ROOTS(l);
-    l = make_list(50);
+    l = tu_make_list(50);
     assert_int_equal(live_after_collect(), 50);
     TC_ROOTS_POP();
     tc_shutdown();

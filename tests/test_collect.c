@@ -37,8 +37,6 @@ static tu_pair *cons(void *car, void *cdr)
     return p;
 }
 
-#define TAG(i) ((void *)(((uintptr_t)(i) << 1) | 1))
-#define UNTAG(p) ((uintptr_t)(p) >> 1)
 
 /* Init with an explicit gc percent so the environment cannot change it. */
 static int setup_gc100(void **state)
@@ -57,9 +55,9 @@ static tu_pair *make_ring(size_t n, uintptr_t base)
 {
     tu_pair *first = NULL, *last = NULL;
     TC_ROOTS(first, last);
-    first = last = cons(TAG(base), NULL);
+    first = last = cons(TU_TAG(base), NULL);
     for (size_t i = 1; i < n; i++) {
-        tu_pair *p = cons(TAG(base + i), NULL);
+        tu_pair *p = cons(TU_TAG(base + i), NULL);
         TC_WRITE(last, cdr, p);
         last = p;
     }
@@ -76,7 +74,7 @@ static void check_ring(const tu_pair *from, size_t n, uintptr_t base, size_t sta
     for (size_t i = 0; i < n; i++, p = p->cdr) {
         assert_ptr_equal(tc_type_of(p), &tu_pair_type);
         if ((uintptr_t)p->car & 1) {
-            assert_int_equal(UNTAG(p->car), base + (start + i) % n);
+            assert_int_equal(TU_UNTAG(p->car), base + (start + i) % n);
             tagged++;
         }
     }
@@ -105,7 +103,7 @@ static void cycles_are_collected(void **state)
     assert_int_equal(live_after_collect(), 0);
 
     /* A self-loop, in car and in cdr. */
-    r = cons(TAG(1), NULL);
+    r = cons(TU_TAG(1), NULL);
     TC_WRITE(r, car, r);
     TC_WRITE(r, cdr, r);
     assert_int_equal(live_after_collect(), 1);
@@ -134,7 +132,7 @@ static void cycles_are_collected(void **state)
     a = NULL;
     assert_int_equal(live_after_collect(), 250); /* and a from b */
     /* Cut b -> a: ring a is garbage although it still points into b. */
-    TC_WRITE(b, car, TAG(20007));
+    TC_WRITE(b, car, TU_TAG(20007));
     assert_int_equal(live_after_collect(), 150);
     b = NULL;
     assert_int_equal(live_after_collect(), 0);
@@ -151,13 +149,13 @@ static void long_list(void **state)
     TC_ROOTS(head);
     uint64_t inuse0 = heap_inuse();
     for (uintptr_t i = 0; i < LONG_N; i++)
-        head = cons(TAG(i), head);
+        head = cons(TU_TAG(i), head);
     assert_int_equal(live_after_collect(), LONG_N);
     assert_int_equal(live_after_collect(), LONG_N);
     uintptr_t expect = LONG_N;
     size_t count = 0;
     for (const tu_pair *p = head; p; p = p->cdr, count++) {
-        if (UNTAG(p->car) != --expect)
+        if (TU_UNTAG(p->car) != --expect)
             break;
     }
     assert_int_equal(count, LONG_N);
@@ -213,7 +211,7 @@ static void large_one(size_t payload)
         tc_write(big, &big[at[i]], patterned_leaf(100 + (size_t)i * 50, (uint32_t)i));
     for (size_t i = 1; i < nw - 2; i += 4099)
         if (i != at[1])
-            big[i] = TAG(i);
+            big[i] = TU_TAG(i);
     for (int k = 0; k < 3; k++) {
         /* Garbage in between, so a lost small object gets overwritten. */
         for (int g = 0; g < 2000; g++)
@@ -224,7 +222,7 @@ static void large_one(size_t payload)
             check_leaf(big[at[i]], 100 + (size_t)i * 50, (uint32_t)i);
         for (size_t i = 1; i < nw - 2; i += 4099)
             if (i != at[1])
-                assert_ptr_equal(big[i], TAG(i));
+                assert_ptr_equal(big[i], TU_TAG(i));
     }
     uint64_t with_big = heap_inuse();
     big = NULL;
@@ -272,8 +270,8 @@ static void leaf_is_never_scanned(void **state)
     void **leaf = NULL;
     TC_ROOTS(leaf);
     leaf = tc_alloc(&tu_leaf_type, 4 * sizeof(void *));
-    tu_pair *target = cons(TAG(5), NULL);
-    tu_pair *target2 = cons(TAG(6), target);
+    tu_pair *target = cons(TU_TAG(5), NULL);
+    tu_pair *target2 = cons(TU_TAG(6), target);
     /* Stored exactly as a reference would be (even through the barrier). */
     leaf[0] = target;
     leaf[3] = target2;
@@ -289,9 +287,9 @@ static void leaf_is_never_scanned(void **state)
     void **ctl = NULL;
     TC_ROOTS(ctl);
     ctl = tc_alloc(&tu_pair_type, 4 * sizeof(void *));
-    tc_write(ctl, &ctl[3], cons(TAG(7), NULL));
+    tc_write(ctl, &ctl[3], cons(TU_TAG(7), NULL));
     assert_int_equal(live_after_collect(), 3);
-    assert_int_equal(UNTAG(((tu_pair *)ctl[3])->car), 7);
+    assert_int_equal(TU_UNTAG(((tu_pair *)ctl[3])->car), 7);
     /* ... and dies once only a leaf holds it. */
     leaf[1] = ctl;
     uintptr_t ctl_addr = (uintptr_t)ctl;
@@ -309,14 +307,14 @@ static void slots_with_mixed_words(void **state)
     assert_non_null(cmem);
     int on_stack = 0;
     obj = tc_alloc(&tu_pair_type, 16 * sizeof(void *));
-    tu_pair *r1 = cons(TAG(1), NULL);
+    tu_pair *r1 = cons(TU_TAG(1), NULL);
     tc_write(obj, &obj[3], r1);
-    tu_pair *r2 = cons(TAG(2), r1);
+    tu_pair *r2 = cons(TU_TAG(2), r1);
     tc_write(obj, &obj[9], r2);
     void *r3 = tc_alloc(&tu_leaf_type, 50);
     tc_write(obj, &obj[15], r3);
     void *const words[16] = {
-        TAG(123456789),                    /* tagged integer */
+        TU_TAG(123456789),                    /* tagged integer */
         NULL,                              /* NULL */
         cmem,                              /* malloc memory */
         r1,                                /* reference */
@@ -327,7 +325,7 @@ static void slots_with_mixed_words(void **state)
         (void *)(uintptr_t)0xfff0000000000000u, /* beyond the address space */
         r2,                                /* reference */
         (void *)(uintptr_t)0xdeadbeef0,    /* aligned, unmapped */
-        TAG(-7),                           /* negative tagged integer */
+        TU_TAG(-7),                           /* negative tagged integer */
         (void *)&tu_pair_type,             /* static data */
         NULL,
         (char *)r3 + 8,                    /* unaligned interior of a heap object */
@@ -338,11 +336,11 @@ static void slots_with_mixed_words(void **state)
             tc_write(obj, &obj[i], words[i]);
     for (int k = 0; k < 20; k++) {
         for (int g = 0; g < 1000; g++)
-            cons(TAG(g), NULL);
+            cons(TU_TAG(g), NULL);
         assert_int_equal(live_after_collect(), 4);
         for (int i = 0; i < 16; i++)
             assert_ptr_equal(obj[i], words[i]);
-        assert_int_equal(UNTAG(r1->car), 1);
+        assert_int_equal(TU_UNTAG(r1->car), 1);
         assert_ptr_equal(r2->cdr, r1);
     }
     tc_write(obj, &obj[3], NULL);
@@ -373,33 +371,33 @@ static void traced_objects(void **state)
     root = traced(2);
     tu_traced *child = traced(4);
     tc_write(root, &root->refs[0], child);
-    tc_write(root, &root->refs[1], TAG(9));
+    tc_write(root, &root->refs[1], TU_TAG(9));
     /* Beyond n: the trace function does not visit them, so they are no
      * references even though the words look like ones. */
-    tu_pair *hidden1 = cons(TAG(1), NULL), *hidden2 = cons(TAG(2), NULL);
+    tu_pair *hidden1 = cons(TU_TAG(1), NULL), *hidden2 = cons(TU_TAG(2), NULL);
     tc_write(root, &root->refs[2], hidden1);
     tc_write(root, &root->refs[3], hidden2);
     /* The non-reference field holding an object's address. */
-    tu_pair *hidden3 = cons(TAG(3), NULL);
+    tu_pair *hidden3 = cons(TU_TAG(3), NULL);
     root->magic = (uint64_t)(uintptr_t)hidden3;
     /* child: a leaf, a pair, a traced, NULL */
     void *leaf = patterned_leaf(300, 77);
     tc_write(child, &child->refs[0], leaf);
-    tc_write(child, &child->refs[1], cons(TAG(4), NULL));
+    tc_write(child, &child->refs[1], cons(TU_TAG(4), NULL));
     tu_traced *grandchild = traced(1);
     tc_write(child, &child->refs[2], grandchild);
-    tc_write(grandchild, &grandchild->refs[0], cons(TAG(8), NULL));
+    tc_write(grandchild, &grandchild->refs[0], cons(TU_TAG(8), NULL));
     for (int k = 0; k < 5; k++) {
         for (int g = 0; g < 1000; g++)
-            cons(TAG(g), NULL);
+            cons(TU_TAG(g), NULL);
         assert_int_equal(live_after_collect(), 6);
         assert_false(tc_is_heap_object(hidden1));
         assert_false(tc_is_heap_object(hidden2));
         assert_false(tc_is_heap_object(hidden3));
         check_leaf(leaf, 300, 77);
         assert_int_equal(child->magic, TRACED_MAGIC);
-        assert_int_equal(UNTAG(((tu_pair *)child->refs[1])->car), 4);
-        assert_int_equal(UNTAG(((tu_pair *)grandchild->refs[0])->car), 8);
+        assert_int_equal(TU_UNTAG(((tu_pair *)child->refs[1])->car), 4);
+        assert_int_equal(TU_UNTAG(((tu_pair *)grandchild->refs[0])->car), 8);
     }
     /* Lowering n hides refs[2]: the grandchild and its pair die. */
     child->n = 2;
@@ -483,7 +481,7 @@ static void write_slots(void **state)
     void *refs[N];
     void *model[N];
     for (int i = 0; i < N; i++) {
-        refs[i] = i % 4 == 3 ? TAG(i) : (void *)cons(TAG(100 + i), NULL);
+        refs[i] = i % 4 == 3 ? TU_TAG(i) : (void *)cons(TU_TAG(100 + i), NULL);
     }
     /* From a C array. */
     tc_write_slots(obj, obj, refs, N);
@@ -534,11 +532,11 @@ static void write_slots(void **state)
         int j = 0;
         while (refs[j] != model[i])
             j++;
-        assert_int_equal(UNTAG(((tu_pair *)model[i])->car), 100 + j);
+        assert_int_equal(TU_UNTAG(((tu_pair *)model[i])->car), 100 + j);
     }
     /* From another object, into the middle. */
-    tc_write(other, &other[0], cons(TAG(1000), NULL));
-    tc_write(other, &other[2], cons(TAG(1002), NULL));
+    tc_write(other, &other[0], cons(TU_TAG(1000), NULL));
+    tc_write(other, &other[2], cons(TU_TAG(1002), NULL));
     tc_write_slots(obj, obj + 5, other, 4);
     for (int i = 0; i < 4; i++)
         model[5 + i] = other[i];
@@ -554,8 +552,8 @@ static void write_slots(void **state)
             distinct++;
     }
     assert_int_equal(live_after_collect(), 1 + distinct);
-    assert_int_equal(UNTAG(((tu_pair *)obj[5])->car), 1000);
-    assert_int_equal(UNTAG(((tu_pair *)obj[7])->car), 1002);
+    assert_int_equal(TU_UNTAG(((tu_pair *)obj[5])->car), 1000);
+    assert_int_equal(TU_UNTAG(((tu_pair *)obj[7])->car), 1002);
 }
 
 /* -------------------------------------------------- automatic trigger */
@@ -566,7 +564,7 @@ static void automatic_trigger(void **state)
     tu_pair *live = NULL;
     TC_ROOTS(live);
     for (uintptr_t i = 0; i < 1000; i++)
-        live = cons(TAG(i), live);
+        live = cons(TU_TAG(i), live);
     tc_read_stats(&st);
     assert_int_equal(st.cycles, 0);
     assert_int_equal(st.gc_percent, 100);
@@ -577,7 +575,7 @@ static void automatic_trigger(void **state)
     const uint64_t total = 100 * MiB;
     while (allocated < total) {
         for (int i = 0; i < 1000; i++) {
-            cons(TAG(i), NULL);
+            cons(TU_TAG(i), NULL);
             allocated += sizeof(tu_pair);
             nobj++;
         }
@@ -604,7 +602,7 @@ static void automatic_trigger(void **state)
     assert_int_equal(st.heap_goal, 4 * MiB);
     uintptr_t expect = 1000;
     for (tu_pair *p = live; p; p = p->cdr)
-        assert_int_equal(UNTAG(p->car), --expect);
+        assert_int_equal(TU_UNTAG(p->car), --expect);
     assert_int_equal(expect, 0);
     assert_int_equal(live_after_collect(), 1000);
 }
@@ -693,7 +691,7 @@ static void stats_and_callback(void **state)
     TC_ROOTS(root, list);
     uint64_t bytes = 0, small_live_bytes = 0;
     for (int i = 0; i < 100; i++) {
-        list = cons(TAG(i), list);
+        list = cons(TU_TAG(i), list);
         assert_true(tc_size(list) >= sizeof(tu_pair));
         bytes += tc_size(list) + TC_HEADER_SIZE;
     }

@@ -8,8 +8,6 @@
 
 #include "test_util.h"
 
-#define TAG(i) ((void *)(((uintptr_t)(i) << 1) | 1))
-#define UNTAG(p) ((uintptr_t)(p) >> 1)
 #define MiB ((uint64_t)1 << 20)
 
 static tc_stats st;
@@ -19,27 +17,6 @@ static uint64_t live_after_collect(void)
     tc_collect();
     tc_read_stats(&st);
     return st.objects_live;
-}
-
-static tu_pair *make_list(uintptr_t n)
-{
-    tu_pair *head = NULL;
-    TC_ROOTS(head);
-    for (uintptr_t i = 0; i < n; i++) {
-        tu_pair *p = tc_alloc(&tu_pair_type, sizeof *p);
-        assert_non_null(p);
-        p->car = TAG(i);
-        TC_WRITE(p, cdr, head);
-        head = p;
-    }
-    return head;
-}
-
-static void check_list(const tu_pair *l, uintptr_t n)
-{
-    for (; l; l = l->cdr)
-        assert_int_equal(UNTAG(l->car), --n);
-    assert_int_equal(n, 0);
 }
 
 static void assert_fresh_stats(void)
@@ -85,10 +62,10 @@ static void restart_starts_afresh(void **state)
         {
             tu_pair *l = NULL;
             TC_ROOTS(l);
-            l = make_list(1000);
+            l = tu_make_list(1000);
             /* Roots registered in a previous run are forgotten: adding the
              * same slots again is no EEXIST. */
-            g_root[0] = make_list(10);
+            g_root[0] = tu_make_list(10);
             assert_int_equal(tc_root_add(g_root, 1), TC_OK);
             tc_read_stats(&st);
             assert_int_equal(st.objects_allocated, 1010);
@@ -96,8 +73,8 @@ static void restart_starts_afresh(void **state)
                 for (int g = 0; g < 5000; g++)
                     tc_alloc(&tu_leaf_type, 40);
                 assert_int_equal(live_after_collect(), 1010);
-                check_list(l, 1000);
-                check_list(g_root[0], 10);
+                tu_check_list(l, 1000);
+                tu_check_list(g_root[0], 10);
             }
             assert_int_equal(st.cycles, 3);
             assert_int_equal(st.objects_allocated, 1010 + 3 * 5000);
@@ -123,8 +100,8 @@ static void restart_after_leaving_things_behind(void **state)
         assert_fresh_stats();
         tu_pair *l = NULL;
         TC_ROOTS(l);
-        l = make_list(500);
-        g_root[0] = make_list(20);
+        l = tu_make_list(500);
+        g_root[0] = tu_make_list(20);
         assert_int_equal(tc_root_add(g_root, 1), TC_OK);
         tc_set_gc_percent(30);
         tc_set_memory_limit(64 * MiB);
@@ -151,7 +128,7 @@ static void shutdown_without_init(void **state)
     assert_int_equal(tc_init(NULL), TC_OK);
     tu_pair *l = NULL;
     TC_ROOTS(l);
-    l = make_list(10);
+    l = tu_make_list(10);
     assert_int_equal(live_after_collect(), 10);
     TC_ROOTS_POP();
     tc_shutdown();
@@ -180,9 +157,9 @@ static void init_twice(void **state)
     /* The running collector is unharmed. */
     tu_pair *l = NULL;
     TC_ROOTS(l);
-    l = make_list(100);
+    l = tu_make_list(100);
     assert_int_equal(live_after_collect(), 100);
-    check_list(l, 100);
+    tu_check_list(l, 100);
     tc_read_stats(&st);
     assert_int_equal(st.objects_allocated, 100);
     TC_ROOTS_POP();

@@ -18,8 +18,6 @@
 
 #include "test_util.h"
 
-#define TAG(i) ((void *)(((uintptr_t)(i) << 1) | 1))
-#define UNTAG(p) ((uintptr_t)(p) >> 1)
 
 static uint64_t now_ns(void)
 {
@@ -86,13 +84,6 @@ static void child_exit(void)
 
 /* In a forked child: undo cmocka's handlers for crash signals, so that a
  * crash kills the child instead of resuming the test suite in it. */
-static void child_default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-}
-
 /* Run scenario() in a forked child that starts its own collector; fail
  * the cmocka test if it fails, crashes or does not finish in time.  The
  * parent runs no collector, so it is single-threaded at the fork. */
@@ -103,7 +94,7 @@ static void run_isolated(const char *name, void (*scenario)(void), int seconds)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        child_default_signals();
+        tu_child_default_signals();
         if (tc_init(NULL) != TC_OK) {
             fprintf(stderr, "tc_init failed\n");
             _exit(2);
@@ -182,7 +173,7 @@ static int patterned_ok(const void *obj, uint32_t seed)
 }
 
 /* A vector object of n slots, each a pair (car = patterned leaf with seed
- * seeds[i], cdr = TAG(i)).  2n + 1 objects. */
+ * seeds[i], cdr = TU_TAG(i)).  2n + 1 objects. */
 static void **make_vec(size_t n, const uint32_t *seeds)
 {
     void **vec = NULL;
@@ -197,7 +188,7 @@ static void **make_vec(size_t n, const uint32_t *seeds)
         if (!p)
             return NULL;
         tc_write(vec, &vec[i], p); /* rooted through vec before the next alloc */
-        p->cdr = TAG(i);
+        p->cdr = TU_TAG(i);
         TC_WRITE(p, car, make_patterned(seeds[i]));
     }
     return vec;
@@ -209,7 +200,7 @@ static int vec_ok(void **vec, size_t n, const uint32_t *seeds)
         return 0;
     for (size_t i = 0; i < n; i++) {
         tu_pair *p = vec[i];
-        if (!p || tc_type_of(p) != &tu_pair_type || p->cdr != TAG(i) ||
+        if (!p || tc_type_of(p) != &tu_pair_type || p->cdr != TU_TAG(i) ||
             !patterned_ok(p->car, seeds[i]))
             return 0;
     }
@@ -221,7 +212,7 @@ static void garbage(int pairs, int leaves, size_t leaf_bytes)
     for (int i = 0; i < pairs; i++) {
         tu_pair *p = tc_alloc(&tu_pair_type, sizeof *p);
         if (p)
-            p->car = TAG(0x77);
+            p->car = TU_TAG(0x77);
     }
     for (int i = 0; i < leaves; i++) {
         unsigned char *l = tc_alloc(&tu_leaf_type, leaf_bytes);
@@ -304,7 +295,7 @@ static void *mutator_main(void *arg)
             tu_pair *c = tc_alloc(&tu_pair_type, sizeof *c);
             CHECK(c != NULL, "alloc");
             if (c) {
-                c->car = TAG(it);
+                c->car = TU_TAG(it);
                 TC_WRITE(c, cdr, chain);
                 chain = c;
             }
@@ -324,7 +315,7 @@ static void *mutator_main(void *arg)
         CHECK(vec_ok(vec, VEC_N, seeds), "thread %d: vector corrupted at the end", w->id);
         int n = w->iters;
         for (tu_pair *c = chain; c; c = c->cdr)
-            CHECK(UNTAG(c->car) == (uintptr_t)--n, "thread %d: chain broken", w->id);
+            CHECK(TU_UNTAG(c->car) == (uintptr_t)--n, "thread %d: chain broken", w->id);
         CHECK(n == 0, "thread %d: chain length off by %d", w->id, n);
     }
     tc_thread_detach();

@@ -1,6 +1,7 @@
 /* test_util.c — see test_util.h. */
 #include "test_util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,4 +51,32 @@ char *tu_capture_stderr(void (*fn)(void *), void *arg)
         buf[0] = 0;
     close(fd);
     return buf;
+}
+
+tu_pair *tu_make_list(uintptr_t n)
+{
+    tu_pair *head = NULL;
+    TC_ROOTS(head);
+    for (uintptr_t i = 0; i < n; i++) {
+        tu_pair *p = tc_alloc(&tu_pair_type, sizeof *p);
+        assert_non_null(p);
+        p->car = TU_TAG(i);
+        TC_WRITE(p, cdr, head);
+        head = p;
+    }
+    return head;
+}
+
+void tu_check_list(const tu_pair *l, uintptr_t n)
+{
+    for (; l; l = l->cdr)
+        assert_int_equal(TU_UNTAG(l->car), --n);
+    assert_int_equal(n, 0);
+}
+
+void tu_child_default_signals(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
 }

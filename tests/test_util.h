@@ -27,6 +27,19 @@ typedef struct tu_traced {
     void *refs[4];
 } tu_traced;
 
+/* Tagged integers as interpreters store them: odd, never a reference. */
+#define TU_TAG(i) ((void *)(((uintptr_t)(i) << 1) | 1))
+#define TU_UNTAG(p) ((uintptr_t)(p) >> 1)
+
+/* A rooted-while-built list of n pairs whose cars are TU_TAG(n-1) ... TU_TAG(0)
+ * from the head; tu_check_list asserts exactly that shape. */
+tu_pair *tu_make_list(uintptr_t n);
+void tu_check_list(const tu_pair *l, uintptr_t n);
+
+/* In a forked child: restore the default action of the crash signals that
+ * cmocka catches, so a crash kills the child instead of resuming the suite. */
+void tu_child_default_signals(void);
+
 /* tc_init(NULL) and assert it worked; tc_shutdown. For cmocka setup and
  * teardown hooks. */
 int tu_setup(void **state);
