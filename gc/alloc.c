@@ -136,7 +136,7 @@ static tc_span *refill(tc_thread *t, unsigned c)
     if (!s)
         s = new_small_span(c);
     if (!s) {
-        collector_collect(0);
+        collector_collect(1); /* a full cycle before giving up */
         s = central_take(c);
         if (!s)
             s = new_small_span(c);
@@ -176,7 +176,7 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     collector_maybe_trigger();
     tc_span *s = heap_alloc_span(npages, SPAN_LARGE);
     if (!s) {
-        collector_collect(0);
+        collector_collect(1); /* a full cycle before giving up */
         s = heap_alloc_span(npages, SPAN_LARGE);
         if (!s)
             return out_of_memory(t, size);
