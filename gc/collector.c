@@ -139,18 +139,6 @@ static void run_cycle(int forced)
     enqueue_report(&info, end);
 }
 
-/* Lock gc_lock without holding up a stop of the world. */
-static void lock_gc(tc_thread *self)
-{
-    if (!self || at_load(&self->state) != TS_RUNNING) {
-        pthread_mutex_lock(&gc_lock);
-        return;
-    }
-    tc_blocking_enter();
-    pthread_mutex_lock(&gc_lock);
-    tc_blocking_leave();
-}
-
 static void wait_reported(tc_thread *self, uint64_t cycle)
 {
     int blocked = self && at_load(&self->state) == TS_RUNNING;
@@ -168,7 +156,7 @@ void collector_collect(int forced)
 {
     tc_thread *self = thread_self();
     uint64_t target = at_load(&cycles_started) + 1;
-    lock_gc(self);
+    threads_lock_as_blocked(&gc_lock);
     if (forced ? at_load_acquire(&cycles_done) < target : pacer_should_trigger())
         run_cycle(forced);
     uint64_t done = at_load_acquire(&cycles_done);
@@ -311,7 +299,7 @@ void tc_shutdown(void)
     pthread_mutex_lock(&init_lock);
     if (collector_running()) {
         /* Let a cycle in progress finish before the heap goes. */
-        lock_gc(thread_self());
+        threads_lock_as_blocked(&gc_lock);
         at_store(&running, 0);
         pthread_mutex_unlock(&gc_lock);
         bg_shutdown();

@@ -22,16 +22,18 @@ static uint64_t valid_mask(const tc_span *s, unsigned w)
     return first >= s->nelems ? 0 : ((uint64_t)1 << (s->nelems - first)) - 1;
 }
 
-/* A freed slot reads header 0.  Its payload is zeroed here, by the sweeper
- * (usually the background thread), so the allocator's fast path need not
- * zero it; under poison=1 it is filled with POISON_BYTE instead and the
- * span is marked needzero for the allocator to clear. */
-static void free_slot(tc_span *s, size_t idx)
+/* A freed slot reads header 0.  A small slot's payload is zeroed here, by
+ * the sweeper (usually the background thread), so the allocator's fast
+ * path need not zero it; a large object's pages go back to the page heap
+ * marked needzero instead.  Under poison=1 the payload is filled with
+ * POISON_BYTE and the span is marked needzero for the allocator to clear. */
+static void free_slot(tc_span *s, size_t idx, int zero_payload)
 {
     uintptr_t slot = span_slot_addr(s, idx);
     at_store((tc_aword *)slot, 0);
-    memset((void *)(slot + TC_HEADER_SIZE), opt.poison ? POISON_BYTE : 0,
-           s->slot_size - TC_HEADER_SIZE);
+    if (opt.poison || zero_payload)
+        memset((void *)(slot + TC_HEADER_SIZE), opt.poison ? POISON_BYTE : 0,
+               s->slot_size - TC_HEADER_SIZE);
 }
 
 static int sweep_small(tc_span *s)
@@ -46,7 +48,7 @@ static int sweep_small(tc_span *s)
         uint64_t valid = valid_mask(s, w);
         uint64_t freed = (s->allocbits[w] | taken) & ~marks & valid;
         for (; freed; freed &= freed - 1, nfreed++)
-            free_slot(s, w * 64 + (unsigned)__builtin_ctzll(freed));
+            free_slot(s, w * 64 + (unsigned)__builtin_ctzll(freed), 1);
         live += (uint32_t)__builtin_popcountll(marks);
         s->allocbits[w] = marks | ~valid;
         at_store(&s->markbits[w], 0);
@@ -67,12 +69,7 @@ static int sweep_large(tc_span *s)
         at_store(&s->markbits[0], 0);
         return SWEEP_FULL;
     }
-    /* Its pages go back to the page heap marked needzero; only the header
-     * (and, under poison=1, the payload) is written now. */
-    at_store((tc_aword *)span_slot_addr(s, 0), 0);
-    if (opt.poison)
-        memset((void *)(span_slot_addr(s, 0) + TC_HEADER_SIZE), POISON_BYTE,
-               s->slot_size - TC_HEADER_SIZE);
+    free_slot(s, 0, 0);
     at_add(&freed_bytes, s->npages * TC_PAGE_SIZE);
     heap_free_span(s);
     return SWEEP_FREED;

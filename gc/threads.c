@@ -15,7 +15,6 @@ int tc__safepoint_requested;
 TC_TLS tc_thread *threads_self_ptr;
 TC_TLS uintptr_t threads_self_run;
 tc_aword threads_current_run = 1;
-#define self_tls thread_self()
 
 static void set_self(tc_thread *t)
 {
@@ -50,7 +49,7 @@ static void park(tc_thread *t)
 
 void tc__safepoint_slow(void)
 {
-    tc_thread *t = self_tls;
+    tc_thread *t = thread_self();
     if (!t || at_load(&t->state) != TS_RUNNING)
         return;
     park(t);
@@ -101,7 +100,7 @@ void tc_blocking_leave(void)
 
 int threads_attach(void)
 {
-    if (self_tls)
+    if (thread_self())
         return TC_EEXIST;
     tc_thread *t = calloc(1, sizeof *t);
     if (!t)
@@ -134,7 +133,7 @@ static void unlink_thread(tc_thread *t)
 
 void threads_detach(void)
 {
-    tc_thread *t = self_tls;
+    tc_thread *t = thread_self();
     if (!t)
         return;
     if (at_load(&t->state) != TS_BLOCKING)
@@ -157,7 +156,7 @@ void threads_forget_all(void)
         tc_thread *t = thread_list;
         unlink_thread(t);
         roots_thread_gone(t);
-        if (t != self_tls)
+        if (t != thread_self())
             plat_diag("tc_shutdown: a thread was still attached; it must not touch the heap again");
         free(t);
     }
@@ -182,7 +181,7 @@ uint64_t world_stop(void)
     pthread_mutex_lock(&world_lock);
     at_int_store_seq(&tc__safepoint_requested, 1);
     for (tc_thread *t = thread_list; t; t = t->next) {
-        if (t == self_tls)
+        if (t == thread_self())
             continue;
         while (at_load_seq(&t->state) == TS_RUNNING)
             pthread_cond_wait(&parked_cond, &world_lock);
@@ -206,20 +205,22 @@ void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx)
         fn(t, ctx);
 }
 
-/* The list lock is held across whole pauses, so a running mutator waits
- * for it as if blocked: otherwise a stopper would wait for it forever.
- * Holding the lock, no stop can be under way, so it need not park after. */
-void threads_lock_list(void)
+void threads_lock_as_blocked(pthread_mutex_t *m)
 {
-    tc_thread *t = self_tls;
+    tc_thread *t = thread_self();
     if (!t || at_load(&t->state) != TS_RUNNING) {
-        pthread_mutex_lock(&threads_lock);
+        pthread_mutex_lock(m);
         return;
     }
     enter_blocking(t);
-    pthread_mutex_lock(&threads_lock);
+    pthread_mutex_lock(m);
+    /* Only the holder of such a lock stops the world, so none is under way
+     * now: the thread may run again without parking. */
     at_store_seq(&t->state, TS_RUNNING);
 }
+
+/* The list lock is held across whole pauses. */
+void threads_lock_list(void) { threads_lock_as_blocked(&threads_lock); }
 void threads_unlock_list(void) { pthread_mutex_unlock(&threads_lock); }
 
 void threads_alloc_totals(uint64_t *bytes, uint64_t *objects)

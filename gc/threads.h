@@ -23,6 +23,7 @@
 #ifndef TC_THREADS_H
 #define TC_THREADS_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "atomics.h"
@@ -98,6 +99,12 @@ void world_start(void);
  * or with threads_lock held through threads_lock_list. */
 void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx);
 void threads_lock_list(void);
+
+/* Lock m, a lock held across whole pauses (threads_lock, gc_lock) and
+ * taken only by threads that stop the world while holding it: a running
+ * caller waits in the BLOCKING state, so a stopper never waits for a thread
+ * that waits for the stopper. */
+void threads_lock_as_blocked(pthread_mutex_t *m);
 void threads_unlock_list(void);
 
 /* Sum of the allocation counters of every thread, attached or gone. */
