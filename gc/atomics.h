@@ -51,6 +51,10 @@ static inline int at_set_bits(volatile tc_aword *p, uintptr_t mask)
     return 0;
 }
 
+/* Atomic OR without a result: black allocation sets a mark bit that
+ * markers may be setting in the same word. */
+static inline void at_or(volatile tc_aword *p, uintptr_t mask) { AO_or(p, mask); }
+
 /* The public header's inline fast paths read these two ints with compiler
  * atomics; the library writes them here. */
 static inline unsigned at_int_load(const volatile int *p) { return AO_int_load((const volatile unsigned *)p); }

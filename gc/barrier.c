@@ -9,11 +9,13 @@
 int tc__barrier_on;
 static tc_aword marking;
 static tc_aword broken_for_test;
+static TC_OWN_LINE tc_aword flush_cpu_ns; /* mutators' own flushes, this cycle */
 
 void barrier_set_marking(int on)
 {
     at_store_seq(&marking, (uintptr_t)on);
-    at_int_store_seq(&tc__barrier_on, on || opt.verify);
+    int mode = opt.verify ? BARRIER_SLOW_ALWAYS : on ? BARRIER_MARKING : BARRIER_OFF;
+    at_int_store_seq(&tc__barrier_on, mode);
 }
 
 void barrier_test_break(int broken) { at_store(&broken_for_test, (uintptr_t)broken); }
@@ -26,8 +28,6 @@ static void shade_values(void *const *vals, size_t n)
     tc_visit_slots(&v, vals, n);
     /* Grey objects go to the global list for the markers to drain. */
     mark_visitor_done(&v);
-    /* Shaded objects are not counted as roots, but their bytes are live. */
-    mark_add_counts(v.bytes, v.objects);
 }
 
 void barrier_flush(tc_thread *t)
@@ -36,6 +36,21 @@ void barrier_flush(tc_thread *t)
         shade_values(t->barrier_buf, t->barrier_n);
         t->barrier_n = 0;
     }
+}
+
+/* The owner flushes its own full buffer: that CPU is the barrier's cost. */
+static void flush_own(tc_thread *t)
+{
+    uint64_t cpu0 = plat_thread_cpu_ns();
+    barrier_flush(t);
+    at_add(&flush_cpu_ns, plat_thread_cpu_ns() - cpu0);
+}
+
+uint64_t barrier_take_flush_cpu(void)
+{
+    uintptr_t ns = at_load(&flush_cpu_ns);
+    at_sub(&flush_cpu_ns, ns);
+    return ns;
 }
 
 static void flush_one(tc_thread *t, void *ctx)
@@ -76,7 +91,7 @@ static void shade(void *old)
     }
     t->barrier_buf[t->barrier_n++] = old;
     if (t->barrier_n == TC_BARRIER_BUF)
-        barrier_flush(t);
+        flush_own(t);
 }
 
 void tc__write_slow(void *obj, void **slot, void *val)

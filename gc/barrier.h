@@ -9,14 +9,18 @@
  * marking began: to hide an object from the marker a program must delete
  * the last reference to it from the heap, and that deletion shades it.
  *
- * tc__barrier_on (read inline by tc_write) is 1 while marking, and always
- * under TRICOLOR_DEBUG=verify=1 so the slow path can check every store.
- * barrier_marking says whether shading is needed.
+ * tc__barrier_on (read inline by tc_write): BARRIER_OFF outside marking;
+ * BARRIER_MARKING while marking, when a store over NULL stays inline and
+ * any other store shades the old value; BARRIER_SLOW_ALWAYS under
+ * TRICOLOR_DEBUG=verify=1, so the slow path checks every store.  `marking`
+ * (barrier.c) says whether the slow path must shade.
  */
 #ifndef TC_BARRIER_H
 #define TC_BARRIER_H
 
 #include "threads.h"
+
+enum { BARRIER_OFF = 0, BARRIER_MARKING = 1, BARRIER_SLOW_ALWAYS = 2 };
 
 /* Turn shading on or off (world stopped). */
 void barrier_set_marking(int on);
@@ -24,6 +28,8 @@ void barrier_set_marking(int on);
 void barrier_flush(tc_thread *t);
 /* Flush every thread's buffer (world stopped). */
 void barrier_flush_all(void);
+/* CPU mutators spent flushing their own full buffers since the last call. */
+uint64_t barrier_take_flush_cpu(void);
 /* Test-only: make the barrier skip shading, to prove checkmark works. */
 void barrier_test_break(int broken);
 

@@ -1,4 +1,4 @@
-/* collector.c — the cycle, tc_init/tc_shutdown, the background thread. */
+/* collector.c — the cycle, the collector thread, tc_init/tc_shutdown; see collector.h. */
 #include "collector.h"
 
 #include <pthread.h>
@@ -17,161 +17,76 @@
 #include "sweep.h"
 #include "threads.h"
 
+/* Mark termination drains what the barrier buffers held for at most this
+ * long inside the pause; if grey work is left, marking resumes.  After
+ * MARK_TERM_MAX_ATTEMPTS tries it drains to the end, so a program that
+ * keeps shading cannot postpone the end of marking forever. */
+#define MARK_TERM_BUDGET_NS 100000
+#define MARK_TERM_MAX_ATTEMPTS 8
+
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
 static tc_aword running;
-static tc_aword cycles_started, cycles_done;
 
-/* Reports waiting for the background thread (bg_lock). */
-typedef struct report {
-    struct report *next;
-    tc_cycle_info info;
-    uint64_t end_ns; /* when mark termination ended */
-} report;
+/* Cycle requests and completions (cyc_lock). */
+static pthread_mutex_t cyc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t request_cond = PTHREAD_COND_INITIALIZER; /* requested moved */
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;    /* reports_done moved */
+static uint64_t forced_upto;   /* cycles up to this number were asked by tc_collect */
+static uint64_t reports_done;  /* cycles swept and reported */
+static int collector_stop;
+/* Written under cyc_lock, read without it. */
+static tc_aword requested;     /* highest cycle number asked for */
+static tc_aword cycles_started, cycles_marked;
+static tc_aword phase;
 
-static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t bg_cond = PTHREAD_COND_INITIALIZER;   /* work for bg */
-static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER; /* reports_done moved */
-static report *queue_head, *queue_tail;
-static uint64_t reports_done;
-static int bg_stop;
-static pthread_t bg_thread;
+static pthread_t collector_thread;
+static pthread_t *workers;
+static int nworkers;
+static TC_OWN_LINE tc_aword worker_cpu_ns;
+static tc_aword hold_marking, stw1_swept;
 
 int collector_running(void) { return at_load(&running) != 0; }
+int collector_phase(void) { return (int)at_load(&phase); }
+void collector_test_hold_marking(int hold) { at_store(&hold_marking, (uintptr_t)hold); }
+uint64_t collector_test_stw1_swept(void) { return at_load(&stw1_swept); }
 
-/* ------------------------------------------------------------- the cycle */
+/* ------------------------------------------------------------- requests */
 
-static void flush_cache(tc_thread *t, void *ctx)
+uint64_t collector_request(int forced)
 {
-    (void)ctx;
-    alloc_flush_cache(t);
+    pthread_mutex_lock(&cyc_lock);
+    uint64_t target = at_load(&cycles_started) + 1;
+    if (at_load(&requested) < target)
+        at_store(&requested, target);
+    if (forced && forced_upto < target)
+        forced_upto = target;
+    pthread_cond_signal(&request_cond);
+    pthread_mutex_unlock(&cyc_lock);
+    return target;
 }
 
-static void enqueue_report(const tc_cycle_info *info, uint64_t end_ns)
+void collector_wait(uint64_t n)
 {
-    report *r = malloc(sizeof *r);
-    pthread_mutex_lock(&bg_lock);
-    if (r) {
-        r->next = NULL;
-        r->info = *info;
-        r->end_ns = end_ns;
-        if (queue_tail)
-            queue_tail->next = r;
-        else
-            queue_head = r;
-        queue_tail = r;
-        pthread_cond_signal(&bg_cond);
-    } else {
-        reports_done = info->cycle; /* no memory to report it: skip */
-        pthread_cond_broadcast(&done_cond);
-    }
-    pthread_mutex_unlock(&bg_lock);
-}
-
-/* Everything between the stop and the restart.  Fills the phase times. */
-static void cycle_in_pause(tc_cycle_info *info)
-{
-    uint64_t t0 = plat_now_ns();
-    /* Sweep termination. */
-    sweep_finish();
-    threads_for_each(flush_cache, NULL);
-    uint64_t t1 = plat_now_ns();
-
-    /* Mark start: the root snapshot. */
-    barrier_set_marking(1);
-    mark_set_black_allocation(1);
-    tc_visitor v;
-    mark_visitor_init(&v, VISIT_MARK);
-    roots_scan(&v);
-    uint64_t t2 = plat_now_ns();
-
-    /* Mark. */
-    mark_drain(&v);
-    uint64_t t3 = plat_now_ns();
-
-    /* Mark termination. */
-    barrier_flush_all();
-    mark_drain(&v);
-    mark_visitor_done(&v);
-    mark_add_counts(v.bytes, v.objects);
-    if (opt.checkmark)
-        mark_checkmark(roots_scan);
-    barrier_set_marking(0);
-    mark_set_black_allocation(0);
-    threads_for_each(flush_cache, NULL);
-    info->heap_end = pacer_heap_estimate();
-    mark_take_counts(&info->heap_marked, &info->objects_marked);
-    sweep_begin_cycle(info->cycle);
-    pacer_end_cycle(info->heap_marked);
-    stats_set_last_cycle(info->cycle, info->heap_marked, info->objects_marked);
-    at_store_release(&cycles_done, info->cycle);
-    uint64_t t4 = plat_now_ns();
-
-    info->sweep_term_ns = t1 - t0;
-    info->mark_start_ns = t2 - t1;
-    info->mark_ns = t3 - t2;
-    info->mark_term_ns = t4 - t3;
-    info->roots = v.roots;
-}
-
-/* One cycle; the caller holds gc_lock. */
-static void run_cycle(int forced)
-{
-    sweep_finish(); /* outside the pause, while mutators run */
-    tc_cycle_info info = {0};
-    info.cycle = at_load(&cycles_started) + 1;
-    at_store(&cycles_started, info.cycle);
-    info.forced = forced;
-    info.heap_start = pacer_heap_estimate();
-    info.heap_goal = pacer_goal();
-    info.mark_workers = 1;
-
-    uint64_t start = plat_now_ns();
-    uint64_t cpu0 = plat_thread_cpu_ns();
-    info.start_ns = stats_since_init(start);
-    info.tts_ns = world_stop();
-    cycle_in_pause(&info);
-    world_start();
-    uint64_t end = plat_now_ns();
-    info.cpu_stw_ns = plat_thread_cpu_ns() - cpu0;
-    info.pause_ns = end - start;
-    stats_record_pause(info.pause_ns, end, info.cpu_stw_ns);
-    enqueue_report(&info, end);
-}
-
-static void wait_reported(tc_thread *self, uint64_t cycle)
-{
+    tc_thread *self = thread_self();
     int blocked = self && at_load(&self->state) == TS_RUNNING;
     if (blocked)
         tc_blocking_enter();
-    pthread_mutex_lock(&bg_lock);
-    while (reports_done < cycle && !bg_stop)
-        pthread_cond_wait(&done_cond, &bg_lock);
-    pthread_mutex_unlock(&bg_lock);
+    pthread_mutex_lock(&cyc_lock);
+    while (reports_done < n && !collector_stop)
+        pthread_cond_wait(&done_cond, &cyc_lock);
+    pthread_mutex_unlock(&cyc_lock);
     if (blocked)
         tc_blocking_leave();
 }
 
-void collector_collect(int forced)
-{
-    tc_thread *self = thread_self();
-    uint64_t target = at_load(&cycles_started) + 1;
-    threads_lock_as_blocked(&gc_lock);
-    if (forced ? at_load_acquire(&cycles_done) < target : pacer_should_trigger())
-        run_cycle(forced);
-    uint64_t done = at_load_acquire(&cycles_done);
-    pthread_mutex_unlock(&gc_lock);
-    if (!forced)
-        return;
-    while (sweep_one())
-        tc_safepoint();
-    wait_reported(self, done);
-}
+void collector_collect(int forced) { collector_wait(collector_request(forced)); }
 
 void collector_maybe_trigger(void)
 {
-    if (pacer_should_trigger())
-        collector_collect(0);
+    /* A cycle asked for and not yet past mark termination is due to
+     * finish; the pacer's next trigger only exists after that. */
+    if (pacer_should_trigger() && at_load(&requested) <= at_load(&cycles_marked))
+        collector_request(0);
 }
 
 void tc_collect(void)
@@ -185,62 +100,279 @@ void tc_collect(void)
     collector_collect(1);
 }
 
-/* ------------------------------------------------- the background thread */
+/* ------------------------------------------------------------- the cycle */
 
-static void finish_report(report *r)
+typedef struct cycle {
+    tc_cycle_info info;
+    tc_visitor v;                 /* the collector thread's marking */
+    uint64_t alloc_bytes, alloc_objects; /* allocation totals at mark start */
+    uint64_t mark_begin_ns;       /* pause 1 ended */
+} cycle;
+
+typedef struct pause {
+    uint64_t start_ns, cpu0, tts_ns;
+} pause;
+
+static void pause_begin(pause *p)
 {
+    p->start_ns = plat_now_ns();
+    p->cpu0 = plat_thread_cpu_ns();
+    p->tts_ns = world_stop();
+}
+
+/* Restart the world; returns the pause's length, stop request to restart. */
+static uint64_t pause_end(cycle *c, pause *p)
+{
+    world_start();
+    uint64_t end = plat_now_ns();
+    uint64_t cpu = plat_thread_cpu_ns() - p->cpu0;
+    uint64_t ns = end - p->start_ns;
+    stats_record_pause(ns, end, cpu);
+    c->info.pause_ns += ns;
+    c->info.tts_ns += p->tts_ns;
+    c->info.cpu_stw_ns += cpu;
+    return ns;
+}
+
+static void flush_cache(tc_thread *t, void *ctx)
+{
+    (void)ctx;
+    alloc_flush_cache(t);
+}
+
+/* Pause 1, world stopped: sweep termination and mark start. */
+static void mark_start(cycle *c)
+{
+    uint64_t t0 = plat_now_ns();
+    at_store(&stw1_swept, sweep_finish());
+    uint64_t t1 = plat_now_ns();
+    barrier_take_flush_cpu(); /* count only this cycle's flushes */
+    at_store(&worker_cpu_ns, 0);
+    barrier_set_marking(1);
+    mark_set_black_allocation(1);
+    mark_visitor_init(&c->v, VISIT_MARK);
+    roots_scan(&c->v);
+    c->info.roots = c->v.roots;
+    mark_visitor_done(&c->v); /* the snapshot's grey objects go global */
+    threads_alloc_totals_stopped(&c->alloc_bytes, &c->alloc_objects);
+    c->info.sweep_term_ns = t1 - t0;
+    c->info.mark_start_ns = plat_now_ns() - t1;
+}
+
+/* Pause 2, world stopped, nothing grey left: end the mark. */
+static void mark_done(cycle *c)
+{
+    if (opt.checkmark)
+        mark_checkmark(roots_scan);
+    barrier_set_marking(0);
+    mark_set_black_allocation(0);
+    /* Every span goes back to a central list to be handed to the sweeper. */
+    threads_for_each(flush_cache, NULL);
+    /* Objects allocated while marking were born black: live too. */
+    uint64_t bytes, objects, marked, marked_objects;
+    threads_alloc_totals_stopped(&bytes, &objects);
+    mark_take_counts(&marked, &marked_objects);
+    c->info.heap_marked = marked + (bytes - c->alloc_bytes);
+    c->info.objects_marked = marked_objects + (objects - c->alloc_objects);
+    c->info.heap_end = pacer_heap_estimate();
+    sweep_begin_cycle(c->info.cycle);
+    pacer_end_cycle(c->info.heap_marked);
+    stats_set_last_cycle(c->info.cycle, c->info.heap_marked, c->info.objects_marked);
+    at_store_release(&cycles_marked, c->info.cycle);
+}
+
+/* One mark-termination pause.  Returns 1 if marking ended. */
+static int try_mark_termination(cycle *c, int attempt)
+{
+    pause p;
+    pause_begin(&p);
+    uint64_t t0 = plat_now_ns();
+    barrier_flush_all();
+    int done;
+    if (attempt < MARK_TERM_MAX_ATTEMPTS) {
+        done = mark_drain_until(&c->v, t0 + MARK_TERM_BUDGET_NS);
+    } else {
+        mark_drain(&c->v);
+        done = 1;
+    }
+    mark_visitor_done(&c->v);
+    if (done)
+        mark_done(c);
+    uint64_t t1 = plat_now_ns();
+    c->info.stw2_ns += pause_end(c, &p);
+    c->info.tts2_ns += p.tts_ns;
+    c->info.mark_term_attempts = attempt;
+    if (done) {
+        c->info.mark_ns = p.start_ns - c->mark_begin_ns;
+        c->info.mark_term_ns = t1 - t0;
+    }
+    return done;
+}
+
+static void concurrent_mark(cycle *c)
+{
+    while (at_load(&hold_marking))
+        plat_sleep_ns(100000);
+    if (nworkers == 0) {
+        uint64_t cpu0 = plat_thread_cpu_ns();
+        mark_concurrent(1);
+        at_add(&worker_cpu_ns, plat_thread_cpu_ns() - cpu0);
+    } else {
+        mark_concurrent(0);
+    }
+    (void)c;
+}
+
+/* The whole mark inside one pause (stoptheworld=1). */
+static void mark_stopped(cycle *c)
+{
+    pause p;
+    pause_begin(&p);
+    mark_start(c);
+    uint64_t t0 = plat_now_ns();
+    barrier_flush_all();
+    mark_drain(&c->v);
+    mark_visitor_done(&c->v);
+    uint64_t t1 = plat_now_ns();
+    mark_done(c);
+    c->info.mark_ns = t1 - t0;
+    c->info.mark_term_ns = plat_now_ns() - t1;
+    c->info.stw1_ns = pause_end(c, &p);
+    c->info.tts1_ns = p.tts_ns;
+}
+
+static void mark_concurrently(cycle *c)
+{
+    pause p;
+    pause_begin(&p);
+    mark_start(c);
+    c->info.stw1_ns = pause_end(c, &p);
+    c->info.tts1_ns = p.tts_ns;
+    c->mark_begin_ns = plat_now_ns();
+    at_store(&phase, PHASE_MARK);
+    for (int attempt = 1;; attempt++) {
+        concurrent_mark(c);
+        if (try_mark_termination(c, attempt))
+            break;
+    }
+}
+
+/* Sweep what mutators have not, then report the cycle. */
+static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
+{
+    at_store(&phase, PHASE_SWEEP);
     uint64_t cpu0 = plat_thread_cpu_ns();
     while (sweep_one()) {
     }
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
     uint64_t now = plat_now_ns();
     stats_add_cpu_sweep(cpu);
-    r->info.cpu_sweep_ns = cpu;
-    r->info.sweep_ns = now - r->end_ns;
-    r->info.gc_cpu_fraction = stats_gc_cpu_fraction(now);
-    stats_emit_cycle(&r->info, opt.trace);
+    c->info.cpu_sweep_ns = cpu;
+    c->info.sweep_ns = now - mark_end_ns;
+    c->info.gc_cpu_fraction = stats_gc_cpu_fraction(now);
+    at_store(&phase, PHASE_OFF);
+    stats_emit_cycle(&c->info, opt.trace);
 }
 
-static void *bg_main(void *arg)
+static void run_cycle(uint64_t number, int forced)
+{
+    sweep_finish(); /* normally done already; outside the pause if not */
+    cycle c = {0};
+    c.info.cycle = number;
+    c.info.forced = forced;
+    c.info.heap_start = pacer_heap_estimate();
+    c.info.heap_goal = pacer_goal();
+    c.info.mark_workers = nworkers > 0 && !opt.stoptheworld ? nworkers : 1;
+    c.info.start_ns = stats_since_init(plat_now_ns());
+    at_store(&cycles_started, number);
+    if (opt.stoptheworld)
+        mark_stopped(&c);
+    else
+        mark_concurrently(&c);
+    uint64_t mark_end = plat_now_ns();
+    c.info.cpu_background_ns = at_load(&worker_cpu_ns);
+    c.info.cpu_barrier_ns = barrier_take_flush_cpu();
+    stats_add_cpu_background(c.info.cpu_background_ns);
+    stats_add_cpu_barrier(c.info.cpu_barrier_ns);
+    sweep_and_report(&c, mark_end);
+}
+
+/* ------------------------------------------------- the collector thread */
+
+static void *collector_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&bg_lock);
-    while (!bg_stop) {
-        report *r = queue_head;
-        if (!r) {
-            pthread_cond_wait(&bg_cond, &bg_lock);
+    pthread_mutex_lock(&cyc_lock);
+    while (!collector_stop) {
+        uint64_t next = at_load(&cycles_started) + 1;
+        if (at_load(&requested) < next) {
+            pthread_cond_wait(&request_cond, &cyc_lock);
             continue;
         }
-        queue_head = r->next;
-        if (!queue_head)
-            queue_tail = NULL;
-        pthread_mutex_unlock(&bg_lock);
-        finish_report(r);
-        pthread_mutex_lock(&bg_lock);
-        reports_done = r->info.cycle;
+        int forced = forced_upto >= next;
+        pthread_mutex_unlock(&cyc_lock);
+        run_cycle(next, forced);
+        pthread_mutex_lock(&cyc_lock);
+        reports_done = next;
         pthread_cond_broadcast(&done_cond);
-        free(r);
     }
-    pthread_mutex_unlock(&bg_lock);
+    pthread_mutex_unlock(&cyc_lock);
     return NULL;
 }
 
-static void bg_shutdown(void)
+static void *worker_main(void *arg)
 {
-    pthread_mutex_lock(&bg_lock);
-    bg_stop = 1;
-    pthread_cond_broadcast(&bg_cond);
-    pthread_cond_broadcast(&done_cond);
-    pthread_mutex_unlock(&bg_lock);
-    pthread_join(bg_thread, NULL);
-    while (queue_head) {
-        report *r = queue_head;
-        queue_head = r->next;
-        free(r);
+    (void)arg;
+    mark_worker_loop(&worker_cpu_ns);
+    return NULL;
+}
+
+static void join_workers(void)
+{
+    mark_stop_workers();
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i], NULL);
+    free(workers);
+    workers = NULL;
+    nworkers = 0;
+}
+
+static int start_threads(int n)
+{
+    workers = calloc(n > 0 ? (size_t)n : 1, sizeof *workers);
+    if (!workers)
+        return TC_ENOMEM;
+    for (nworkers = 0; nworkers < n; nworkers++)
+        if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
+            break;
+    if (nworkers < n || pthread_create(&collector_thread, NULL, collector_main, NULL) != 0) {
+        join_workers();
+        return TC_ENOMEM;
     }
-    queue_tail = NULL;
-    reports_done = 0;
-    bg_stop = 0;
+    return 0;
+}
+
+/* Let the cycle under way finish, then stop the collector and workers.
+ * The caller waits BLOCKING: the cycle may need to stop the world. */
+static void stop_threads(void)
+{
+    tc_thread *self = thread_self();
+    int blocked = self && at_load(&self->state) == TS_RUNNING;
+    if (blocked)
+        tc_blocking_enter();
+    pthread_mutex_lock(&cyc_lock);
+    collector_stop = 1;
+    pthread_cond_broadcast(&request_cond);
+    pthread_cond_broadcast(&done_cond);
+    pthread_mutex_unlock(&cyc_lock);
+    pthread_join(collector_thread, NULL);
+    join_workers();
+    if (blocked)
+        tc_blocking_leave();
+    collector_stop = 0;
+    reports_done = forced_upto = 0;
+    at_store(&requested, 0);
+    at_store(&phase, PHASE_OFF);
 }
 
 /* -------------------------------------------------------------- lifecycle */
@@ -256,7 +388,7 @@ static void teardown(void)
     stats_reset();
     alloc_reset();
     at_store(&cycles_started, 0);
-    at_store(&cycles_done, 0);
+    at_store(&cycles_marked, 0);
 }
 
 int tc_init(const tc_config *cfg)
@@ -276,16 +408,14 @@ int tc_init(const tc_config *cfg)
         if (heap_init() != 0)
             err = TC_ENOMEM;
     }
-    if (!err && pthread_create(&bg_thread, NULL, bg_main, NULL) != 0) {
+    if (!err && (err = start_threads(opt.mark_workers)) != 0)
         heap_shutdown();
-        err = TC_ENOMEM;
-    }
     if (!err) {
         at_store(&running, 1);
         int aerr = threads_attach();
         if (aerr && aerr != TC_EEXIST) {
             at_store(&running, 0);
-            bg_shutdown();
+            stop_threads();
             teardown();
             err = aerr;
         }
@@ -298,11 +428,8 @@ void tc_shutdown(void)
 {
     pthread_mutex_lock(&init_lock);
     if (collector_running()) {
-        /* Let a cycle in progress finish before the heap goes. */
-        threads_lock_as_blocked(&gc_lock);
         at_store(&running, 0);
-        pthread_mutex_unlock(&gc_lock);
-        bg_shutdown();
+        stop_threads(); /* a cycle in progress finishes first */
         teardown();
     }
     pthread_mutex_unlock(&init_lock);

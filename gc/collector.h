@@ -1,25 +1,49 @@
 /*
  * collector.h — the cycle and the collector's lifecycle.
  *
- *   sweep termination (STW)  finish sweeping, flush thread caches
- *   mark start (STW)         barrier on, black allocation, root snapshot
- *   mark                     drain grey objects (inside the pause here)
- *   mark termination (STW)   flush barrier buffers, drain, checkmark,
- *                            barrier off, publish marked sizes, hand the
- *                            mark bits to the sweeper
- *   sweep (concurrent)       lazy by allocators + the background thread
+ * One collector thread runs every cycle, start to end; mutators only ask
+ * for cycles and, for tc_collect, wait for them.  A cycle:
  *
- * gc_lock serialises cycles: only its holder stops the world.  Threads
- * wait for it in the BLOCKING state so a running cycle never waits on them.
+ *   pause 1   sweep termination (normally nothing left to sweep), barrier
+ *             on, black allocation on, root snapshot into grey chunks
+ *   mark      concurrent: mark workers drain the grey chunks while the
+ *             mutators run (the barrier shades what they overwrite)
+ *   pause 2   mark termination: flush every barrier buffer and drain what
+ *             that produced, within a time budget; if work is left,
+ *             restart the world and go back to marking; otherwise
+ *             checkmark (debug), barrier off, hand the spans to the sweeper
+ *   sweep     concurrent: lazy by allocators + this thread; then the
+ *             cycle's report (trace line, callback)
+ *
+ * Under TRICOLOR_DEBUG=stoptheworld=1 the whole mark happens inside one
+ * pause: the baseline to compare against and a way to tell barrier bugs
+ * from others.
  */
 #ifndef TC_COLLECTOR_H
 #define TC_COLLECTOR_H
 
-/* Start a cycle if the pacer says the heap reached its trigger. */
+#include <stdint.h>
+
+enum collector_phase { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
+
+/* Ask for a cycle if the pacer says the heap reached its trigger and none
+ * is under way.  Never waits. */
 void collector_maybe_trigger(void);
-/* forced: a full cycle that started after the call, swept, reported.
- * Otherwise: a cycle if one is still due when the lock is had. */
+/* Ask for a full cycle that starts after this call; returns its number. */
+uint64_t collector_request(int forced);
+/* Wait until cycle n has been swept and reported (or the collector
+ * stops).  An attached caller waits in the BLOCKING state. */
+void collector_wait(uint64_t n);
+/* collector_request(forced) then collector_wait. */
 void collector_collect(int forced);
 int collector_running(void);
+/* PHASE_*: what the collector thread is doing. */
+int collector_phase(void);
+
+/* Test hooks.  While held, a cycle stops after pause 1 with the barrier on
+ * and nothing scanned yet, until released.  Spans the last pause 1 had to
+ * sweep (0 when the background sweeper kept up). */
+void collector_test_hold_marking(int hold);
+uint64_t collector_test_stw1_swept(void);
 
 #endif

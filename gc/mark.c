@@ -4,15 +4,29 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "options.h"
 #include "platform.h"
 
+/* The global grey list and the gate; see mark.h.  grey_lock guards all
+ * of these; gate_open_flag and nfull mirror gate_open and the list's
+ * length for lock-free polling by busy markers. */
 static pthread_mutex_t grey_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER; /* workers wait here */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* mark_concurrent waits here */
 static grey_chunk *grey_full;  /* chunks holding grey objects */
 static grey_chunk *grey_empty; /* spare chunks */
+static int gate_open;          /* workers may take grey work */
+static int nbusy;              /* markers holding grey work taken from the list */
+static int nwaiting;           /* workers waiting for work */
+static int coordinator_waiting;
+static int stop_workers;
+static TC_OWN_LINE tc_aword gate_open_flag;
+static TC_OWN_LINE tc_aword nfull;
+static TC_OWN_LINE tc_aword nwaiting_flag;
 tc_aword mark_black_allocation;
-static tc_aword marked_bytes, marked_objects;
+static TC_OWN_LINE tc_aword marked_bytes, marked_objects;
 
 static grey_chunk *chunk_get_empty(void)
 {
@@ -31,23 +45,52 @@ static grey_chunk *chunk_get_empty(void)
     return c;
 }
 
-static void chunk_put(grey_chunk **list, grey_chunk *c)
+static void put_empty(grey_chunk *c)
 {
     pthread_mutex_lock(&grey_lock);
-    c->next = *list;
-    *list = c;
+    c->next = grey_empty;
+    grey_empty = c;
     pthread_mutex_unlock(&grey_lock);
 }
 
-static grey_chunk *chunk_take_full(void)
+/* grey_lock held: publish a chunk of grey work and wake whoever needs it. */
+static void put_full_locked(grey_chunk *c)
+{
+    c->next = grey_full;
+    grey_full = c;
+    at_store(&nfull, at_load(&nfull) + 1);
+    if (gate_open && nwaiting)
+        pthread_cond_signal(&work_cond);
+    if (coordinator_waiting)
+        pthread_cond_signal(&idle_cond);
+}
+
+static void put_full(grey_chunk *c)
 {
     pthread_mutex_lock(&grey_lock);
+    put_full_locked(c);
+    pthread_mutex_unlock(&grey_lock);
+}
+
+static grey_chunk *take_full_locked(void)
+{
     grey_chunk *c = grey_full;
-    if (c)
+    if (c) {
         grey_full = c->next;
+        at_store(&nfull, at_load(&nfull) - 1);
+    }
+    return c;
+}
+
+static grey_chunk *take_full(void)
+{
+    pthread_mutex_lock(&grey_lock);
+    grey_chunk *c = take_full_locked();
     pthread_mutex_unlock(&grey_lock);
     return c;
 }
+
+int mark_has_global_work(void) { return at_load(&nfull) != 0; }
 
 void mark_visitor_init(tc_visitor *v, int mode)
 {
@@ -56,20 +99,27 @@ void mark_visitor_init(tc_visitor *v, int mode)
 
 void mark_visitor_done(tc_visitor *v)
 {
-    if (v->chunk)
-        chunk_put(v->chunk->n ? &grey_full : &grey_empty, v->chunk);
+    if (v->chunk) {
+        if (v->chunk->n)
+            put_full(v->chunk);
+        else
+            put_empty(v->chunk);
+    }
     v->chunk = NULL;
+    if (v->mode == VISIT_MARK && (v->bytes || v->objects))
+        mark_add_counts(v->bytes, v->objects);
+    v->bytes = v->objects = 0;
 }
 
-static void push_grey(tc_visitor *v, void *obj)
+static void push_grey(tc_visitor *v, void *item)
 {
     grey_chunk *c = v->chunk;
     if (!c || c->n == GREY_CHUNK_ITEMS) {
         if (c)
-            chunk_put(&grey_full, c);
+            put_full(c);
         c = v->chunk = chunk_get_empty();
     }
-    c->items[c->n++] = obj;
+    c->items[c->n++] = item;
 }
 
 static void *pop_grey(tc_visitor *v)
@@ -77,13 +127,28 @@ static void *pop_grey(tc_visitor *v)
     grey_chunk *c = v->chunk;
     if (c && c->n)
         return c->items[--c->n];
-    grey_chunk *full = chunk_take_full();
+    grey_chunk *full = take_full();
     if (!full)
         return NULL;
     if (c)
-        chunk_put(&grey_empty, c);
+        put_empty(c);
     v->chunk = full;
     return full->items[--full->n];
+}
+
+/* Idle workers wait while this marker has a chunk of work to itself: give
+ * them half of it. */
+static void share_work(tc_visitor *v)
+{
+    grey_chunk *c = v->chunk;
+    if (!c || c->n < 8 || !at_load(&nwaiting_flag) || at_load(&nfull))
+        return;
+    grey_chunk *half = chunk_get_empty();
+    size_t keep = c->n / 2;
+    half->n = c->n - keep;
+    memcpy(half->items, c->items + keep, half->n * sizeof(void *));
+    c->n = keep;
+    put_full(half);
 }
 
 static const char *type_name(const tc_type *t)
@@ -177,35 +242,165 @@ void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n)
         visit_word(v, at_load((const tc_aword *)&slots[i]));
 }
 
+static void scan_words(tc_visitor *v, uintptr_t from, uintptr_t to)
+{
+    for (const tc_aword *w = (const tc_aword *)from; (uintptr_t)w < to; w++)
+        visit_word(v, at_load(w));
+}
+
+/* The first oblet of a large SLOTS object: push the others, scan this. */
+static void scan_large_slots(tc_visitor *v, uintptr_t obj, uintptr_t end)
+{
+    for (uintptr_t p = obj + OBLET_BYTES; p < end; p += OBLET_BYTES)
+        push_grey(v, (void *)(p | 1));
+    scan_words(v, obj, obj + OBLET_BYTES);
+}
+
+/* A later oblet: scan from p to the end of the piece or of the object. */
+static void scan_oblet(tc_visitor *v, uintptr_t p)
+{
+    tc_span *s = heap_span_of(p);
+    uintptr_t obj = s->base + TC_SPAN_SLOT0 + TC_HEADER_SIZE;
+    uintptr_t end = s->base + TC_SPAN_SLOT0 + s->slot_size;
+    v->current = (void *)obj;
+    scan_words(v, p, p + OBLET_BYTES < end ? p + OBLET_BYTES : end);
+    v->current = NULL;
+}
+
 static void scan_object(tc_visitor *v, void *obj)
 {
     const tc_type *t = header_of((uintptr_t)obj);
     v->current = obj;
     if (t->layout == TC_LAYOUT_SLOTS) {
         tc_span *s = heap_span_of((uintptr_t)obj);
-        const tc_aword *w = obj;
-        size_t n = (s->slot_size - TC_HEADER_SIZE) / sizeof(void *);
-        for (size_t i = 0; i < n; i++)
-            visit_word(v, at_load(&w[i]));
+        uintptr_t start = (uintptr_t)obj, end = start + s->slot_size - TC_HEADER_SIZE;
+        if (end - start > OBLET_BYTES)
+            scan_large_slots(v, start, end);
+        else
+            scan_words(v, start, end);
     } else {
         t->trace(v, obj);
     }
     v->current = NULL;
 }
 
+static void scan_item(tc_visitor *v, void *item)
+{
+    if ((uintptr_t)item & 1)
+        scan_oblet(v, (uintptr_t)item & ~(uintptr_t)1);
+    else
+        scan_object(v, item);
+}
+
 void mark_drain(tc_visitor *v)
 {
-    void *obj;
-    while ((obj = pop_grey(v)) != NULL)
-        scan_object(v, obj);
+    void *item;
+    while ((item = pop_grey(v)) != NULL)
+        scan_item(v, item);
+}
+
+#define CHECK_EVERY 64 /* items scanned between looks at the clock or gate */
+
+int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
+{
+    void *item;
+    for (unsigned n = 1; (item = pop_grey(v)) != NULL; n++) {
+        scan_item(v, item);
+        if (n % CHECK_EVERY == 0 && plat_now_ns() >= deadline_ns) {
+            mark_visitor_done(v);
+            return !mark_has_global_work();
+        }
+    }
+    return 1;
+}
+
+/* A worker's drain: until no work is left or the gate closes. */
+static void drain_while_open(tc_visitor *v)
+{
+    void *item;
+    for (unsigned n = 1; (item = pop_grey(v)) != NULL; n++) {
+        scan_item(v, item);
+        if (n % CHECK_EVERY == 0) {
+            if (!at_load(&gate_open_flag))
+                break;
+            share_work(v);
+        }
+    }
+    mark_visitor_done(v);
+}
+
+/* grey_lock held: take a chunk and drain it (dropping the lock meanwhile). */
+static void drain_one_chunk_locked(tc_aword *cpu_ns)
+{
+    tc_visitor v;
+    mark_visitor_init(&v, VISIT_MARK);
+    v.chunk = take_full_locked();
+    nbusy++;
+    pthread_mutex_unlock(&grey_lock);
+    uint64_t cpu0 = cpu_ns ? plat_thread_cpu_ns() : 0;
+    drain_while_open(&v);
+    if (cpu_ns)
+        at_add(cpu_ns, plat_thread_cpu_ns() - cpu0);
+    pthread_mutex_lock(&grey_lock);
+    nbusy--;
+    if (!nbusy && coordinator_waiting)
+        pthread_cond_signal(&idle_cond);
+}
+
+static void set_gate_locked(int open)
+{
+    gate_open = open;
+    at_store(&gate_open_flag, (uintptr_t)open);
+    if (open)
+        pthread_cond_broadcast(&work_cond);
+}
+
+void mark_concurrent(int help)
+{
+    pthread_mutex_lock(&grey_lock);
+    set_gate_locked(1);
+    for (;;) {
+        if (help && grey_full) {
+            drain_one_chunk_locked(NULL);
+            continue;
+        }
+        if (!nbusy && !grey_full)
+            break;
+        coordinator_waiting = 1;
+        pthread_cond_wait(&idle_cond, &grey_lock);
+        coordinator_waiting = 0;
+    }
+    set_gate_locked(0);
+    pthread_mutex_unlock(&grey_lock);
+}
+
+void mark_worker_loop(tc_aword *cpu_ns)
+{
+    pthread_mutex_lock(&grey_lock);
+    for (;;) {
+        while (!stop_workers && !(gate_open && grey_full)) {
+            nwaiting++;
+            at_store(&nwaiting_flag, (uintptr_t)nwaiting);
+            pthread_cond_wait(&work_cond, &grey_lock);
+            nwaiting--;
+            at_store(&nwaiting_flag, (uintptr_t)nwaiting);
+        }
+        if (stop_workers)
+            break;
+        drain_one_chunk_locked(cpu_ns);
+    }
+    pthread_mutex_unlock(&grey_lock);
+}
+
+void mark_stop_workers(void)
+{
+    pthread_mutex_lock(&grey_lock);
+    stop_workers = 1;
+    pthread_cond_broadcast(&work_cond);
+    pthread_mutex_unlock(&grey_lock);
 }
 
 void mark_set_black_allocation(int on) { at_store_seq(&mark_black_allocation, (uintptr_t)on); }
-
-void mark_set_allocated(tc_span *s, size_t idx)
-{
-    at_set_bits(&s->markbits[idx / 64], (uint64_t)1 << (idx & 63));
-}
 
 int mark_is_marked(const void *p)
 {
@@ -250,7 +445,13 @@ void mark_reset(void)
     pthread_mutex_lock(&grey_lock);
     grey_chunk *lists[2] = {grey_full, grey_empty};
     grey_full = grey_empty = NULL;
+    gate_open = nbusy = nwaiting = coordinator_waiting = stop_workers = 0;
+    at_store(&gate_open_flag, 0);
+    at_store(&nfull, 0);
+    at_store(&nwaiting_flag, 0);
     pthread_mutex_unlock(&grey_lock);
+    uint64_t bytes, objects;
+    mark_take_counts(&bytes, &objects);
     for (int i = 0; i < 2; i++)
         while (lists[i]) {
             grey_chunk *c = lists[i];

@@ -1,17 +1,31 @@
 /*
- * mark.h — tri-color marking.
+ * mark.h — tri-color marking and the sharing of grey work.
  *
  * Colors: white = mark bit clear; grey = mark bit set and the object on a
  * grey stack (its references not yet visited); black = mark bit set and
  * scanned (or a leaf).  Mark bits live in the span's side bitmap and are
- * set with an atomic compare-and-swap, so any number of markers (workers,
- * assists, barrier flushes) may race on them: exactly one wins an object
- * and pushes it.
+ * set atomically, so any number of markers (workers, barrier flushes, the
+ * collector in a pause) may race on them: exactly one wins an object and
+ * pushes it.
  *
- * Grey objects sit in fixed-size chunks.  Each visitor fills and drains a
- * chunk of its own; full chunks go to a global list (mutex) where any
+ * Grey work sits in fixed-size chunks.  Each visitor fills and drains a
+ * chunk of its own; full chunks go to a global list (grey_lock) where any
  * marker can take them.  No recursion anywhere: a ten-million-long list is
  * a loop, not a deep C stack.
+ *
+ * A grey item is an object's payload address, or, tagged with bit 0, an
+ * "oblet": a 128 KiB piece of a large SLOTS object.  Scanning a large
+ * object's first piece pushes the others, so one huge array is many small
+ * steps that several workers can share, never one long one.
+ *
+ * The gate (concurrent marking).  Between the two pauses of a cycle the
+ * gate is open and mark workers take grey chunks from the global list.
+ * mark_concurrent() opens it and returns, with the gate closed again, at
+ * the first moment when no worker holds grey work and the global list is
+ * empty: then the only grey objects left anywhere are in the mutators'
+ * barrier buffers, which mark termination flushes with the world stopped.
+ * While the gate is closed the list may still grow (barrier flushes), but
+ * no worker takes from it.
  *
  * Black allocation: while mark_allocating_black(), tc_alloc sets the new
  * object's mark bit, so objects born during marking survive the cycle and
@@ -27,6 +41,7 @@
 #include "tricolor.h"
 
 #define GREY_CHUNK_ITEMS 510
+#define OBLET_BYTES ((size_t)128 * 1024)
 
 typedef struct grey_chunk {
     struct grey_chunk *next;
@@ -47,16 +62,36 @@ struct tc_visitor {
 void mark_visitor_init(tc_visitor *v, int mode);
 /* Visit every grey object, local and global, until none is left. */
 void mark_drain(tc_visitor *v);
-/* Give the visitor's chunk back (it must be empty after a drain, or its
- * grey objects go to the global list). */
+/* As mark_drain, but stop at deadline_ns (plat_now_ns clock), leaving the
+ * rest on the global list.  Returns 1 if nothing grey was left. */
+int mark_drain_until(tc_visitor *v, uint64_t deadline_ns);
+/* Give the visitor's chunk back (its grey objects, if any, go to the
+ * global list) and add its byte and object counts to the cycle's. */
 void mark_visitor_done(tc_visitor *v);
+
+/* ------------------------------------------------ concurrent marking */
+
+/* Open the gate, wake the workers, and wait until no grey work is left
+ * outside the mutators' barrier buffers; close the gate and return.
+ * help: the caller marks too (used when there are no mark workers). */
+void mark_concurrent(int help);
+/* A mark worker's life: wait for grey work while the gate is open, drain
+ * it, repeat; returns when mark_stop_workers() is called.  cpu_ns, if not
+ * NULL, is incremented (atomically) by the CPU spent marking. */
+void mark_worker_loop(tc_aword *cpu_ns);
+void mark_stop_workers(void);
+/* Nonzero if grey chunks wait on the global list. */
+int mark_has_global_work(void);
 
 /* Turn black allocation on/off (world stopped). */
 void mark_set_black_allocation(int on);
 extern tc_aword mark_black_allocation;
 static inline int mark_allocating_black(void) { return at_load(&mark_black_allocation) != 0; }
 /* Set the mark bit of a freshly allocated slot. */
-void mark_set_allocated(tc_span *s, size_t idx);
+static inline void mark_set_allocated(tc_span *s, size_t idx)
+{
+    at_or(&s->markbits[idx / 64], (uintptr_t)1 << (idx & 63));
+}
 
 /* True if the object whose payload is p is marked (p must be an object). */
 int mark_is_marked(const void *p);
@@ -66,7 +101,7 @@ int mark_is_marked(const void *p);
  * reachable but not marked by the real mark.  World stopped. */
 void mark_checkmark(void (*scan_roots)(tc_visitor *v));
 
-/* Bytes and objects marked this cycle: visitors add theirs when done. */
+/* Bytes and objects marked this cycle (visitors add theirs when done). */
 void mark_add_counts(uint64_t bytes, uint64_t objects);
 void mark_take_counts(uint64_t *bytes, uint64_t *objects);
 

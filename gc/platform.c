@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "platform.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,13 @@ static uint64_t clock_ns(clockid_t id)
 
 uint64_t plat_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t plat_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+void plat_sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
 
 int plat_ncpu(void)
 {

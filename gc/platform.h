@@ -13,6 +13,8 @@ uint64_t plat_now_ns(void);
 /* CPU time of the calling thread, ns. */
 uint64_t plat_thread_cpu_ns(void);
 int plat_ncpu(void);
+/* Sleep for about ns nanoseconds. */
+void plat_sleep_ns(uint64_t ns);
 
 /* Reserve and commit `size` bytes aligned to `align` (a power of two that
  * is a multiple of the OS page size), zero-filled; NULL on failure. */

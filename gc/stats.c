@@ -16,7 +16,7 @@ static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t init_ns;
 static uint64_t num_pauses, pause_total, pause_max;
 static uint64_t pause_ring[TC_PAUSE_RING], pause_end_ring[TC_PAUSE_RING];
-static uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep;
+static uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep, cpu_barrier;
 static uint64_t last_cycles, last_marked, last_objects;
 static tc_cycle_fn cycle_fn;
 static void *cycle_ctx;
@@ -33,7 +33,7 @@ void stats_reset(void)
     num_pauses = pause_total = pause_max = 0;
     memset(pause_ring, 0, sizeof pause_ring);
     memset(pause_end_ring, 0, sizeof pause_end_ring);
-    cpu_stw = cpu_background = cpu_assist = cpu_sweep = 0;
+    cpu_stw = cpu_background = cpu_assist = cpu_sweep = cpu_barrier = 0;
     last_cycles = last_marked = last_objects = 0;
     cycle_fn = NULL;
     cycle_ctx = NULL;
@@ -69,6 +69,13 @@ void stats_add_cpu_sweep(uint64_t ns)
     pthread_mutex_unlock(&stats_lock);
 }
 
+void stats_add_cpu_barrier(uint64_t ns)
+{
+    pthread_mutex_lock(&stats_lock);
+    cpu_barrier += ns;
+    pthread_mutex_unlock(&stats_lock);
+}
+
 void stats_set_last_cycle(uint64_t cycles, uint64_t marked, uint64_t objects)
 {
     pthread_mutex_lock(&stats_lock);
@@ -81,7 +88,7 @@ void stats_set_last_cycle(uint64_t cycles, uint64_t marked, uint64_t objects)
 static double cpu_fraction_locked(uint64_t now)
 {
     double avail = (double)(now - init_ns) * plat_ncpu();
-    double used = (double)(cpu_stw + cpu_background + cpu_assist + cpu_sweep);
+    double used = (double)(cpu_stw + cpu_background + cpu_assist + cpu_sweep + cpu_barrier);
     return avail > 0 ? used / avail : 0.0;
 }
 
@@ -110,6 +117,7 @@ void tc_read_stats(tc_stats *out)
     out->gc_cpu_background_ns = cpu_background + cpu_sweep;
     out->gc_cpu_assist_ns = cpu_assist;
     out->gc_cpu_stw_ns = cpu_stw;
+    out->gc_cpu_barrier_ns = cpu_barrier;
     out->gc_cpu_fraction = cpu_fraction_locked(now);
     pthread_mutex_unlock(&stats_lock);
     out->heap_inuse = heap_inuse_bytes();
@@ -132,37 +140,44 @@ void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx)
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
-int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
+static int format_json(const tc_cycle_info *c, char *buf, size_t len)
 {
-    uint64_t stw_cpu = c->cpu_stw_ns;
-    if (json)
-        return snprintf(
-            buf, len,
-            "{\"cycle\":%" PRIu64 ",\"start_s\":%.6f,\"gc_cpu_fraction\":%.6f,"
-            "\"wall_ns\":{\"sweep_term\":%" PRIu64 ",\"mark_start\":%" PRIu64
-            ",\"mark\":%" PRIu64 ",\"mark_term\":%" PRIu64 ",\"sweep\":%" PRIu64 "},"
-            "\"cpu_ns\":{\"stw\":%" PRIu64 ",\"background\":%" PRIu64 ",\"assist\":%" PRIu64
-            ",\"idle\":%" PRIu64 ",\"sweep\":%" PRIu64 "},"
-            "\"pause_ns\":%" PRIu64 ",\"tts_ns\":%" PRIu64 ","
-            "\"heap\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"marked\":%" PRIu64
-            ",\"goal\":%" PRIu64 "},\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
-            ",\"workers\":%d,\"forced\":%s}\n",
-            c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction, c->sweep_term_ns,
-            c->mark_start_ns, c->mark_ns, c->mark_term_ns, c->sweep_ns, stw_cpu,
-            c->cpu_background_ns, c->cpu_assist_ns, c->cpu_idle_ns, c->cpu_sweep_ns,
-            c->pause_ns, c->tts_ns, c->heap_start, c->heap_end, c->heap_marked, c->heap_goal,
-            c->objects_marked, c->roots, c->mark_workers, c->forced ? "true" : "false");
     return snprintf(
         buf, len,
-        "tc %" PRIu64 " @%.3fs %.0f%%: %.3f+%.3f+%.3f+%.3f+%.3f ms clock, "
-        "%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %.1f->%.1f->%.1f MiB, %.1f MiB goal, "
-        "%.3f ms pause, %.3f ms tts, %" PRIu64 " roots, %d W%s\n",
-        c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction * 100, ms(c->sweep_term_ns),
-        ms(c->mark_start_ns), ms(c->mark_ns), ms(c->mark_term_ns), ms(c->sweep_ns),
-        ms(stw_cpu), ms(c->cpu_background_ns), ms(c->cpu_assist_ns), ms(c->cpu_idle_ns),
-        ms(c->cpu_sweep_ns), mib(c->heap_start), mib(c->heap_end), mib(c->heap_marked),
-        mib(c->heap_goal), ms(c->pause_ns), ms(c->tts_ns), c->roots, c->mark_workers,
-        c->forced ? " (forced)" : "");
+        "{\"cycle\":%" PRIu64 ",\"start_s\":%.6f,\"gc_cpu_fraction\":%.6f,"
+        "\"wall_ns\":{\"stw1\":%" PRIu64 ",\"mark\":%" PRIu64 ",\"stw2\":%" PRIu64
+        ",\"sweep\":%" PRIu64 ",\"sweep_term\":%" PRIu64 ",\"mark_start\":%" PRIu64
+        ",\"mark_term\":%" PRIu64 "},"
+        "\"cpu_ns\":{\"stw\":%" PRIu64 ",\"background\":%" PRIu64 ",\"assist\":%" PRIu64
+        ",\"idle\":%" PRIu64 ",\"sweep\":%" PRIu64 ",\"barrier\":%" PRIu64 "},"
+        "\"pause_ns\":%" PRIu64 ",\"tts_ns\":{\"stw1\":%" PRIu64 ",\"stw2\":%" PRIu64 "},"
+        "\"mark_term_attempts\":%d,"
+        "\"heap\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"marked\":%" PRIu64
+        ",\"goal\":%" PRIu64 "},\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
+        ",\"workers\":%d,\"forced\":%s}\n",
+        c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction, c->stw1_ns, c->mark_ns,
+        c->stw2_ns, c->sweep_ns, c->sweep_term_ns, c->mark_start_ns, c->mark_term_ns,
+        c->cpu_stw_ns, c->cpu_background_ns, c->cpu_assist_ns, c->cpu_idle_ns, c->cpu_sweep_ns,
+        c->cpu_barrier_ns, c->pause_ns, c->tts1_ns, c->tts2_ns, c->mark_term_attempts,
+        c->heap_start, c->heap_end, c->heap_marked, c->heap_goal, c->objects_marked, c->roots,
+        c->mark_workers, c->forced ? "true" : "false");
+}
+
+int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
+{
+    if (json)
+        return format_json(c, buf, len);
+    return snprintf(
+        buf, len,
+        "tc %" PRIu64 " @%.3fs %.0f%%: %.3f+%.3f+%.3f+%.3f ms clock, "
+        "%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %.3f ms barrier, %.1f->%.1f->%.1f MiB, "
+        "%.1f MiB goal, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s\n",
+        c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction * 100, ms(c->stw1_ns),
+        ms(c->mark_ns), ms(c->stw2_ns), ms(c->sweep_ns), ms(c->cpu_stw_ns),
+        ms(c->cpu_assist_ns), ms(c->cpu_background_ns), ms(c->cpu_idle_ns),
+        ms(c->cpu_sweep_ns), ms(c->cpu_barrier_ns), mib(c->heap_start), mib(c->heap_end),
+        mib(c->heap_marked), mib(c->heap_goal), ms(c->tts1_ns), ms(c->tts2_ns),
+        c->mark_term_attempts, c->roots, c->mark_workers, c->forced ? " (forced)" : "");
 }
 
 void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)

@@ -129,12 +129,14 @@ int sweep_one(void)
     return 0;
 }
 
-void sweep_finish(void)
+uint64_t sweep_finish(void)
 {
+    uint64_t n = 0;
     while (sweep_one())
-        ;
+        n++;
     while (at_load_acquire(&in_progress))
         sched_yield();
+    return n;
 }
 
 void sweep_begin_cycle(uint64_t cycle)

@@ -34,8 +34,9 @@ void sweep_released(tc_span *s);
 
 /* Sweep one unswept span of any class; 0 if none was left. */
 int sweep_one(void);
-/* Sweep until nothing is unswept and no sweep is in progress. */
-void sweep_finish(void);
+/* Sweep until nothing is unswept and no sweep is in progress; returns
+ * the number of spans this call swept. */
+uint64_t sweep_finish(void);
 /* Mark termination, world stopped: every swept span becomes unswept. */
 void sweep_begin_cycle(uint64_t cycle);
 

@@ -223,15 +223,20 @@ void threads_lock_as_blocked(pthread_mutex_t *m)
 void threads_lock_list(void) { threads_lock_as_blocked(&threads_lock); }
 void threads_unlock_list(void) { pthread_mutex_unlock(&threads_lock); }
 
-void threads_alloc_totals(uint64_t *bytes, uint64_t *objects)
+void threads_alloc_totals_stopped(uint64_t *bytes, uint64_t *objects)
 {
-    threads_lock_list();
     uint64_t b = gone_bytes, o = gone_objects;
     for (tc_thread *t = thread_list; t; t = t->next) {
         b += at_load(&t->bytes_allocated);
         o += at_load(&t->objects_allocated);
     }
-    pthread_mutex_unlock(&threads_lock);
     *bytes = b;
     *objects = o;
+}
+
+void threads_alloc_totals(uint64_t *bytes, uint64_t *objects)
+{
+    threads_lock_list();
+    threads_alloc_totals_stopped(bytes, objects);
+    pthread_mutex_unlock(&threads_lock);
 }

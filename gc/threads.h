@@ -109,5 +109,7 @@ void threads_unlock_list(void);
 
 /* Sum of the allocation counters of every thread, attached or gone. */
 void threads_alloc_totals(uint64_t *bytes, uint64_t *objects);
+/* The same, by the thread that stopped the world (holding threads_lock). */
+void threads_alloc_totals_stopped(uint64_t *bytes, uint64_t *objects);
 
 #endif

@@ -179,22 +179,42 @@ void tc__safepoint_slow(void);
 #if defined(__GNUC__) || defined(__clang__)
 #define TC__LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define TC__STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define TC__LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define TC__LOAD_RELAXED(p) (*(volatile __typeof__(*(p)) *)(p))
 #define TC__STORE_RELAXED(p, v) (*(volatile __typeof__(*(p)) *)(p) = (v))
+#define TC__LIKELY(x) (x)
 #endif
 
 /* Store the reference val into *slot, a field of the heap object obj.
  * The only correct way to store a reference into a GC object, initialising
- * stores into a fresh object included.  Fast path: one load of the
- * collector's phase and a branch.  Any attached thread. */
+ * stores into a fresh object included.  Fast path outside marking: one
+ * load of the collector's phase and a branch.  While marking, a store over
+ * NULL (every initialising store) also stays inline; a store over a
+ * reference records the old value for the marker.  Any attached thread.
+ * (tc__barrier_on: 0 off, 1 marking, 2 every store to the slow path.) */
 static inline void tc_write(void *obj, void **slot, void *val)
 {
-    if (TC__LOAD_RELAXED(&tc__barrier_on))
-        tc__write_slow(obj, slot, val);
-    else
+    int mode = TC__LOAD_RELAXED(&tc__barrier_on);
+    if (TC__LIKELY(mode == 0) ||
+        (mode == 1 && TC__LOAD_RELAXED(slot) == (void *)0))
         TC__STORE_RELAXED(slot, val);
+    else
+        tc__write_slow(obj, slot, val);
 }
+
+/* Load the reference in *slot, a field of a heap object, with a relaxed
+ * atomic load.  Trace functions run on mark workers while mutators store
+ * with tc_write; reading fields through tc_read (or tc_visit_slots) makes
+ * that a defined race, one ThreadSanitizer accepts.  Mutators may read
+ * their objects' fields plainly. */
+static inline void *tc_read(void *const *slot)
+{
+    return TC__LOAD_RELAXED((void **)slot);
+}
+
+/* (obj)->field read with tc_read. */
+#define TC_READ(obj, field) tc_read((void *const *)&(obj)->field)
 
 /* (obj)->field = val through the barrier. */
 #define TC_WRITE(obj, field, val)                                             \
@@ -358,6 +378,7 @@ typedef struct tc_stats {
     double gc_cpu_fraction;        /* GC CPU / (wall since init x cores) */
     int gc_percent;                /* current, negative = off */
     int64_t memory_limit;          /* current, INT64_MAX = none */
+    uint64_t gc_cpu_barrier_ns;    /* CPU mutators spent flushing barrier buffers */
 } tc_stats;
 
 /* Fill *out with a consistent snapshot.  Any thread. */
@@ -368,11 +389,13 @@ void tc_read_stats(tc_stats *out);
 typedef struct tc_cycle_info {
     uint64_t cycle;                /* 1, 2, ... */
     uint64_t start_ns;             /* since init */
-    uint64_t sweep_term_ns;        /* STW: finish sweep, flush caches */
-    uint64_t mark_start_ns;        /* STW: barrier on, root snapshot */
-    uint64_t mark_ns;              /* marking (concurrent from issue 3) */
-    uint64_t mark_term_ns;         /* STW: flush, barrier off, publish */
-    uint64_t sweep_ns;             /* sweeping until the next cycle/finish */
+    uint64_t sweep_term_ns;        /* in pause 1: finish any unswept span */
+    uint64_t mark_start_ns;        /* in pause 1: barrier on, root snapshot */
+    uint64_t mark_ns;              /* concurrent mark: pause 1 end to the last
+                                      mark-termination pause's start */
+    uint64_t mark_term_ns;         /* in the last pause 2: flush, drain, barrier
+                                      off, publish */
+    uint64_t sweep_ns;             /* pause 2 end to the end of sweeping */
     uint64_t tts_ns;               /* time-to-safepoint, summed over pauses */
     uint64_t pause_ns;             /* the cycle's pauses, tts included */
     uint64_t cpu_stw_ns;           /* CPU inside the pauses */
@@ -389,6 +412,15 @@ typedef struct tc_cycle_info {
     double gc_cpu_fraction;        /* since init, at the end of this cycle */
     int mark_workers;              /* threads that marked */
     int forced;                    /* 1 if from tc_collect */
+    /* Each pause measured from the stop request to the restart. */
+    uint64_t stw1_ns;              /* pause 1: sweep termination + mark start */
+    uint64_t stw2_ns;              /* mark-termination pauses, summed */
+    uint64_t tts1_ns;              /* time-to-safepoint within pause 1 */
+    uint64_t tts2_ns;              /* time-to-safepoint within pause 2, summed */
+    uint64_t cpu_barrier_ns;       /* CPU mutators spent flushing full barrier
+                                      buffers during marking */
+    int mark_term_attempts;        /* mark-termination pauses; > 1 when one found
+                                      grey work left and marking resumed */
 } tc_cycle_info;
 
 typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);

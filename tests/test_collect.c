@@ -245,10 +245,11 @@ static void large_from_small(void **state)
 {
     (void)state;
     tu_pair *holder = NULL;
-    TC_ROOTS(holder);
+    void *big = NULL;
+    TC_ROOTS(holder, big); /* big stays rooted while cons allocates */
     holder = cons(NULL, NULL);
     for (int i = 0; i < 50; i++) {
-        void *big = patterned_leaf(64 * 1024 + (size_t)i * 1000, (uint32_t)i);
+        big = patterned_leaf(64 * 1024 + (size_t)i * 1000, (uint32_t)i);
         TC_WRITE(holder, car, cons(big, holder->car));
     }
     assert_int_equal(live_after_collect(), 1 + 50 * 2);
@@ -258,6 +259,7 @@ static void large_from_small(void **state)
     assert_int_equal(i, -1);
     uint64_t before = heap_inuse();
     TC_WRITE(holder, car, NULL);
+    big = NULL;
     assert_int_equal(live_after_collect(), 1);
     assert_true(heap_inuse() + 50 * 64 * 1024 <= before);
 }
@@ -848,8 +850,7 @@ static void set_percent_and_limit(void **state)
     tc_set_gc_percent(100);
     for (int i = 0; i < 16; i++)
         tc_alloc(&tu_leaf_type, 64 * 1024);
-    tc_read_stats(&st);
-    assert_true(st.cycles >= 1);
+    tu_wait_cycles(1);
 }
 
 /* More pauses than the ring holds: the newest overwrite the oldest. */

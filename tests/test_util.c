@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void trace_traced(tc_visitor *v, void *obj)
@@ -72,6 +73,22 @@ void tu_check_list(const tu_pair *l, uintptr_t n)
     for (; l; l = l->cdr)
         assert_int_equal(TU_UNTAG(l->car), --n);
     assert_int_equal(n, 0);
+}
+
+void tu_wait_cycles(uint64_t n)
+{
+    tc_stats st;
+    for (int ms = 0; ms < 30000; ms++) {
+        tc_read_stats(&st);
+        if (st.cycles >= n)
+            return;
+        tc_blocking_enter();
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        tc_blocking_leave();
+    }
+    fail_msg("waited 30 s for %llu cycles; %llu completed", (unsigned long long)n,
+             (unsigned long long)st.cycles);
 }
 
 void tu_child_default_signals(void)

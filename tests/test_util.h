@@ -45,6 +45,11 @@ void tu_child_default_signals(void);
 int tu_setup(void **state);
 int tu_teardown(void **state);
 
+/* Cycles triggered by allocation run on the collector thread: wait (in a
+ * blocking region, polling) until at least n cycles have completed; fails
+ * the test after 30 s. */
+void tu_wait_cycles(uint64_t n);
+
 /* Capture what the library writes to stderr while fn(arg) runs. */
 char *tu_capture_stderr(void (*fn)(void *), void *arg);
 
