@@ -78,7 +78,7 @@ static void span_init_alloc(tc_span *s)
 static tc_span *new_small_span(unsigned c)
 {
     const sc_info *ci = &sc_table[c];
-    tc_span *s = heap_alloc_span(ci->npages, SPAN_SMALL);
+    tc_span *s = heap_reserve_span(ci->npages);
     if (!s)
         return NULL;
     /* Old bytes could sit where this class puts slot headers, and a free
@@ -92,6 +92,7 @@ static tc_span *new_small_span(unsigned c)
     s->nelems = ci->nelems;
     s->divmul = ci->divmul;
     span_init_alloc(s);
+    heap_publish_span(s, SPAN_SMALL);
     return s;
 }
 
@@ -174,10 +175,10 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
         return out_of_memory(t, size);
     size_t npages = (size + TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
     collector_maybe_trigger();
-    tc_span *s = heap_alloc_span(npages, SPAN_LARGE);
+    tc_span *s = heap_reserve_span(npages);
     if (!s) {
         collector_collect(1); /* a full cycle before giving up */
-        s = heap_alloc_span(npages, SPAN_LARGE);
+        s = heap_reserve_span(npages);
         if (!s)
             return out_of_memory(t, size);
     }
@@ -186,6 +187,7 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     s->slot_size = npages * TC_PAGE_SIZE - TC_SPAN_SLOT0;
     span_init_alloc(s);
     s->alloc_count = 1;
+    heap_publish_span(s, SPAN_LARGE);
     void *payload = init_object(t, s, 0, type);
     pacer_note_allocated(npages * TC_PAGE_SIZE);
     central *ce = &centrals[0];

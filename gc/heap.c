@@ -201,6 +201,16 @@ static void split_off(tc_span *s, size_t npages)
 
 tc_span *heap_alloc_span(size_t npages, int state)
 {
+    tc_span *s = heap_reserve_span(npages);
+    if (s)
+        heap_publish_span(s, state);
+    return s;
+}
+
+void heap_publish_span(tc_span *s, int state) { at_store_release(&s->state, (uintptr_t)state); }
+
+tc_span *heap_reserve_span(size_t npages)
+{
     pthread_mutex_lock(&heap_lock);
     tc_span *s = free_find(npages);
     if (!s && heap_grow(npages) == 0)
@@ -211,7 +221,7 @@ tc_span *heap_alloc_span(size_t npages, int state)
         s->next = s->prev = NULL;
         map_span_pages(s, s, 1);
         at_add(&inuse_bytes, s->npages * TC_PAGE_SIZE);
-        at_store_release(&s->state, (uintptr_t)state);
+        at_store(&s->state, SPAN_RESERVED);
     }
     pthread_mutex_unlock(&heap_lock);
     return s;

@@ -41,7 +41,7 @@
 #define TC_HEADER_SIZE 8  /* one word: the type */
 #define TC_BITWORDS (TC_SPAN_MAX_OBJECTS / 64)
 
-enum span_state { SPAN_FREE = 1, SPAN_SMALL = 2, SPAN_LARGE = 3 };
+enum span_state { SPAN_FREE = 1, SPAN_SMALL = 2, SPAN_LARGE = 3, SPAN_RESERVED = 4 };
 
 typedef struct tc_span {
     uintptr_t base;
@@ -80,6 +80,13 @@ void heap_shutdown(void);
  * mapped; NULL when the OS refuses memory.  needzero tells whether its
  * memory may hold old bytes. */
 tc_span *heap_alloc_span(size_t npages, int state);
+/* heap_alloc_span in two steps, for the allocator: reserve returns a span
+ * that markers cannot see yet (state SPAN_RESERVED); the caller sets its
+ * shape (size class, slot size, ...) and clears its memory, then publish
+ * makes it visible with a release store, so a marker that finds a pointer
+ * into the span (acquire load of the state) also sees its shape. */
+tc_span *heap_reserve_span(size_t npages);
+void heap_publish_span(tc_span *s, int state);
 /* Give a span's pages back (coalescing with free neighbours). */
 void heap_free_span(tc_span *s);
 

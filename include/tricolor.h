@@ -105,7 +105,10 @@ typedef void (*tc_trace_fn)(tc_visitor *v, void *obj);
 
 enum {
     TC_LAYOUT_LEAF = 0,  /* no references; never scanned */
-    TC_LAYOUT_SLOTS = 1, /* every pointer-sized payload word is a value */
+    TC_LAYOUT_SLOTS = 1, /* every pointer-sized payload word is a value;
+                            once the object is reachable, store every word
+                            (tagged integers too) with tc_write, since mark
+                            workers read them while the mutator runs */
     TC_LAYOUT_TRACE = 2  /* trace(v, obj) visits each reference */
 };
 

@@ -211,7 +211,7 @@ static void large_one(size_t payload)
         tc_write(big, &big[at[i]], patterned_leaf(100 + (size_t)i * 50, (uint32_t)i));
     for (size_t i = 1; i < nw - 2; i += 4099)
         if (i != at[1])
-            big[i] = TU_TAG(i);
+            tc_write(big, &big[i], TU_TAG(i)); /* markers read every SLOTS word */
     for (int k = 0; k < 3; k++) {
         /* Garbage in between, so a lost small object gets overwritten. */
         for (int g = 0; g < 2000; g++)
