@@ -150,7 +150,8 @@ static int format_json(const tc_cycle_info *c, char *buf, size_t len)
         ",\"mark_term\":%" PRIu64 "},"
         "\"cpu_ns\":{\"stw\":%" PRIu64 ",\"background\":%" PRIu64 ",\"assist\":%" PRIu64
         ",\"idle\":%" PRIu64 ",\"sweep\":%" PRIu64 ",\"barrier\":%" PRIu64 "},"
-        "\"pause_ns\":%" PRIu64 ",\"tts_ns\":{\"stw1\":%" PRIu64 ",\"stw2\":%" PRIu64 "},"
+        "\"pause_ns\":%" PRIu64 ",\"tts_ns\":%" PRIu64 ",\"tts_split_ns\":{\"stw1\":%" PRIu64
+        ",\"stw2\":%" PRIu64 "},"
         "\"mark_term_attempts\":%d,"
         "\"heap\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"marked\":%" PRIu64
         ",\"goal\":%" PRIu64 "},\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
@@ -158,7 +159,7 @@ static int format_json(const tc_cycle_info *c, char *buf, size_t len)
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction, c->stw1_ns, c->mark_ns,
         c->stw2_ns, c->sweep_ns, c->sweep_term_ns, c->mark_start_ns, c->mark_term_ns,
         c->cpu_stw_ns, c->cpu_background_ns, c->cpu_assist_ns, c->cpu_idle_ns, c->cpu_sweep_ns,
-        c->cpu_barrier_ns, c->pause_ns, c->tts1_ns, c->tts2_ns, c->mark_term_attempts,
+        c->cpu_barrier_ns, c->pause_ns, c->tts_ns, c->tts1_ns, c->tts2_ns, c->mark_term_attempts,
         c->heap_start, c->heap_end, c->heap_marked, c->heap_goal, c->objects_marked, c->roots,
         c->mark_workers, c->forced ? "true" : "false");
 }

@@ -2,9 +2,9 @@
  * stats.h — pauses, CPU accounting, per-cycle reports, the trace line.
  *
  * A cycle's report is finished off the mutators' path: the collector
- * queues it at the end of mark termination, and the background thread
- * (collector.c) adds the sweep time once sweeping is done, prints the
- * trace line (TRICOLOR_TRACE) and calls the cycle callback.
+ * thread (collector.c) fills it through the cycle, adds the sweep time once
+ * sweeping is done, then prints the trace line (TRICOLOR_TRACE) and calls
+ * the cycle callback.
  */
 #ifndef TC_STATS_H
 #define TC_STATS_H

@@ -23,7 +23,7 @@ static uint64_t valid_mask(const tc_span *s, unsigned w)
 }
 
 /* A freed slot reads header 0.  A small slot's payload is zeroed here, by
- * the sweeper (usually the background thread), so the allocator's fast
+ * the sweeper (usually the collector thread), so the allocator's fast
  * path need not zero it; a large object's pages go back to the page heap
  * marked needzero instead.  Under poison=1 the payload is filled with
  * POISON_BYTE and the span is marked needzero for the allocator to clear. */

@@ -9,7 +9,7 @@
  * span is freed whole if unmarked.
  *
  * Lazy: allocators sweep the spans of the class they need
- * (central_take); the background thread sweeps the rest after each cycle;
+ * (central_take); the collector thread sweeps the rest after each cycle;
  * sweep_finish() sweeps whatever is left and waits for sweeps in progress,
  * so a cycle never starts with an unswept span.
  */

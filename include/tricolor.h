@@ -404,7 +404,8 @@ typedef struct tc_cycle_info {
     uint64_t cpu_stw_ns;           /* CPU inside the pauses */
     uint64_t cpu_background_ns;    /* CPU of background marking */
     uint64_t cpu_assist_ns;        /* CPU of assists */
-    uint64_t cpu_idle_ns;          /* idle-priority marking CPU */
+    uint64_t cpu_idle_ns;          /* idle-priority marking CPU (0: every
+                                      worker is a dedicated thread) */
     uint64_t cpu_sweep_ns;         /* CPU of sweeping */
     uint64_t heap_start;           /* heap in use when the cycle started */
     uint64_t heap_end;             /* heap in use when marking ended */
@@ -429,7 +430,7 @@ typedef struct tc_cycle_info {
 typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);
 
 /* Call fn once per completed cycle (after its sweep finished or the next
- * cycle began), on the collector's background thread, never on a mutator.
+ * cycle began), on the collector thread, never on a mutator.
  * NULL removes it.  fn must not call tc_alloc.  Any thread. */
 void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx);
 
