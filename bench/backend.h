@@ -18,6 +18,7 @@
  *   BK_WRITE(obj, field, val)  obj->field = val, through the write barrier
  *   BK_WRITE_SLOT(obj, p, v)   *p = v where p points into heap object obj
  *   bk_gc_stats(&cycles, &max_pause_ns)
+ *   bk_pause_summary(&ps)      number, max and 99th percentile of pauses
  *   bk_start_clock() / bk_print_result(bench, checksum, extra_json)
  *
  * "Longest pause": tricolor reports it (tc_stats.pause_max_ns, stop request
@@ -25,6 +26,16 @@
  * GC_EVENT_END; in the default non-incremental mode the whole collection
  * runs with the world stopped (and the allocation lock held), so each one is
  * a pause.  Sweeping is lazy in both collectors and is not part of a pause.
+ *
+ * Boehm's incremental mode is switched on by libgc itself when the
+ * environment has GC_ENABLE_INCREMENTAL set (read in GC_init).  Its
+ * collections then advance in small marking steps inside allocations and
+ * finish in GC_stopped_mark without any GC_EVENT_START/END, so outside a
+ * START..END window a pause is timed from GC_EVENT_PRE_STOP_WORLD to
+ * GC_EVENT_POST_START_WORLD instead.  The marking steps themselves are not
+ * counted as pauses: a benchmark that wants to see them measures the gaps
+ * between its own allocations.  Non-incremental runs are unaffected: every
+ * world stop there lies inside a START..END window.
  */
 #ifndef BENCH_BACKEND_H
 #define BENCH_BACKEND_H
@@ -95,14 +106,17 @@ static inline void *bk_alloc_leaf(const bk_type *t, size_t size)
 #define BK_WRITE_SLOT(obj, slotp, val)                                        \
     tc_write((void *)(obj), (void **)(slotp), (void *)(val))
 
+/* tc_stats is large (two 256-entry rings): keep it off the stack. */
+static tc_stats bk__stats;
+
 static inline void bk_gc_stats(uint64_t *cycles, uint64_t *max_pause_ns)
 {
-    /* tc_stats is large (two 256-entry rings): keep it off the stack. */
-    static tc_stats st;
-    tc_read_stats(&st);
-    *cycles = st.cycles;
-    *max_pause_ns = st.pause_max_ns;
+    tc_read_stats(&bk__stats);
+    *cycles = bk__stats.cycles;
+    *max_pause_ns = bk__stats.pause_max_ns;
 }
+
+#define BK_PAUSE_RING TC_PAUSE_RING
 
 /* =================================================================== Boehm */
 #else
@@ -117,18 +131,50 @@ typedef struct bk_type {
 #define BK_PTR_TYPE(id, name_) static const bk_type id = {(name_)}
 #define BK_LEAF_TYPE(id, name_) static const bk_type id = {(name_)}
 
-static uint64_t bk__gc_start_ns, bk__max_pause_ns;
+/* Same shape as tricolor's stats: newest pause at (n - 1) % BK_PAUSE_RING. */
+#define BK_PAUSE_RING 256
+static uint64_t bk__pause_ring[BK_PAUSE_RING], bk__num_pauses, bk__max_pause_ns;
+static uint64_t bk__pause_start_ns; /* 0 when no pause is being timed */
+static int bk__in_collection;       /* inside GC_EVENT_START..END */
+
+static inline void bk__record_pause(uint64_t d)
+{
+    bk__pause_ring[bk__num_pauses++ % BK_PAUSE_RING] = d;
+    if (d > bk__max_pause_ns)
+        bk__max_pause_ns = d;
+}
+
+static inline void bk__pause_end(void)
+{
+    if (bk__pause_start_ns)
+        bk__record_pause(bk_now_ns() - bk__pause_start_ns);
+    bk__pause_start_ns = 0;
+}
 
 static inline void GC_CALLBACK bk__on_event(GC_EventType ev)
 {
-    /* Called by the collecting thread with the allocation lock held. */
-    if (ev == GC_EVENT_START) {
-        bk__gc_start_ns = bk_now_ns();
-    } else if (ev == GC_EVENT_END && bk__gc_start_ns) {
-        uint64_t d = bk_now_ns() - bk__gc_start_ns;
-        if (d > bk__max_pause_ns)
-            bk__max_pause_ns = d;
-        bk__gc_start_ns = 0;
+    /* Called by the collecting thread with the allocation lock held.  A
+     * whole collection is one pause; a world stop outside one is the end
+     * of an incremental collection (see the top of this file). */
+    switch (ev) {
+    case GC_EVENT_START:
+        bk__in_collection = 1;
+        bk__pause_start_ns = bk_now_ns();
+        break;
+    case GC_EVENT_END:
+        bk__in_collection = 0;
+        bk__pause_end();
+        break;
+    case GC_EVENT_PRE_STOP_WORLD:
+        if (!bk__in_collection)
+            bk__pause_start_ns = bk_now_ns();
+        break;
+    case GC_EVENT_POST_START_WORLD:
+        if (!bk__in_collection)
+            bk__pause_end();
+        break;
+    default:
+        break;
     }
 }
 
@@ -170,6 +216,47 @@ static inline void bk_gc_stats(uint64_t *cycles, uint64_t *max_pause_ns)
 }
 
 #endif
+
+/* ================================================================= pauses */
+
+typedef struct bk_pauses {
+    uint64_t n;      /* pauses in the whole run */
+    uint64_t max_ns; /* the longest of them all */
+    uint64_t p99_ns; /* 99th percentile, nearest rank, of the newest <= 256 */
+    unsigned window; /* how many pauses p99_ns was taken over */
+} bk_pauses;
+
+static inline int bk__cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* ring holds the newest min(n, BK_PAUSE_RING) pauses: which slot holds the
+ * newest does not matter once they are sorted. */
+static inline void bk__summarize(const uint64_t *ring, uint64_t n, uint64_t max_ns,
+                                 bk_pauses *out)
+{
+    static uint64_t v[BK_PAUSE_RING];
+    unsigned w = n < BK_PAUSE_RING ? (unsigned)n : BK_PAUSE_RING;
+    memcpy(v, ring, w * sizeof v[0]);
+    qsort(v, w, sizeof v[0], bk__cmp_u64);
+    out->n = n;
+    out->max_ns = max_ns;
+    out->window = w;
+    /* Nearest rank: the smallest value with at least 99% of them <= it. */
+    out->p99_ns = w ? v[(99 * w + 99) / 100 - 1] : 0;
+}
+
+static inline void bk_pause_summary(bk_pauses *out)
+{
+#if defined(BACKEND_TRICOLOR)
+    tc_read_stats(&bk__stats);
+    bk__summarize(bk__stats.pause_ns, bk__stats.num_pauses, bk__stats.pause_max_ns, out);
+#else
+    bk__summarize(bk__pause_ring, bk__num_pauses, bk__max_pause_ns, out);
+#endif
+}
 
 /* ===================================================== timing and results */
 
