@@ -1,12 +1,18 @@
 /* test_util.c — see test_util.h. */
 #include "test_util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "collector.h"
 
 static void trace_traced(tc_visitor *v, void *obj)
 {
@@ -96,4 +102,140 @@ void tu_child_default_signals(void)
     static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         signal(sigs[i], SIG_DFL);
+}
+
+/* ------------------------------------------ scenarios in a forked child */
+
+static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
+static char check_msg[1024];
+static int checks_failed;
+
+void tu_check_failed(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    pthread_mutex_lock(&check_lock);
+    if (!checks_failed++) {
+        int n = snprintf(check_msg, sizeof check_msg, "%s:%d: %s: ", file, line, cond);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(check_msg + n, sizeof check_msg - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&check_lock);
+}
+
+void tu_child_exit(void)
+{
+    pthread_mutex_lock(&check_lock);
+    int f = checks_failed;
+    if (f)
+        fprintf(stderr, "%d failed check(s); first: %s\n", f, check_msg);
+    pthread_mutex_unlock(&check_lock);
+    fflush(stdout);
+    fflush(stderr);
+    /* exit, not _exit: a sanitizer's report sets the exit status at exit. */
+    exit(f ? 1 : 0);
+}
+
+uint64_t tu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static _Noreturn void child_main(void (*scenario)(void), const tc_config *cfg, int err_fd)
+{
+    tu_child_default_signals();
+    if (err_fd >= 0) {
+        dup2(err_fd, 2);
+        close(err_fd);
+    }
+    int err = tc_init(cfg);
+    if (err != TC_OK) {
+        fprintf(stderr, "tc_init failed: %s\n", tc_strerror(err));
+        _exit(2);
+    }
+    scenario();
+    tc_shutdown();
+    tu_child_exit();
+}
+
+static char *read_all(int fd)
+{
+    off_t len = lseek(fd, 0, SEEK_END);
+    char *buf = calloc(1, len > 0 ? (size_t)len + 1 : 1);
+    if (buf && len > 0 && pread(fd, buf, (size_t)len, 0) != len)
+        buf[0] = 0;
+    return buf;
+}
+
+int tu_fork_scenario(void (*scenario)(void), const tc_config *cfg, int seconds,
+                     char **err_out)
+{
+    int err_fd = -1;
+    if (err_out) {
+        char path[] = "/tmp/tricolor-child-stderr-XXXXXX";
+        err_fd = mkstemp(path);
+        assert_true(err_fd >= 0);
+        unlink(path);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    /* The parent runs no collector: it is single-threaded at the fork. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        child_main(scenario, cfg, err_fd);
+    uint64_t deadline = tu_now_ns() + (uint64_t)seconds * 1000000000u;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (tu_now_ns() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            status = -1;
+            break;
+        }
+        usleep(5000);
+    }
+    if (err_out) {
+        *err_out = read_all(err_fd);
+        close(err_fd);
+    }
+    return status;
+}
+
+void tu_run_isolated(const char *name, void (*scenario)(void), const tc_config *cfg,
+                     int seconds)
+{
+    int status = tu_fork_scenario(scenario, cfg, seconds, NULL);
+    if (status == -1)
+        print_error("DEADLOCK? %s did not finish in %d s; killed\n", name, seconds);
+    else if (WIFSIGNALED(status))
+        print_error("%s: child killed by signal %d\n", name, WTERMSIG(status));
+    assert_int_not_equal(status, -1);
+    assert_false(WIFSIGNALED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+void tu_sleep_blocking(unsigned ms)
+{
+    tc_blocking_enter();
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    tc_blocking_leave();
+}
+
+int tu_wait_phase(int phase, int seconds)
+{
+    uint64_t deadline = tu_now_ns() + (uint64_t)seconds * 1000000000u;
+    while (collector_phase() != phase) {
+        if (tu_now_ns() > deadline)
+            return -1;
+        tc_safepoint();
+        /* A short sleep while RUNNING: a stop waits for it at most this long. */
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
 }

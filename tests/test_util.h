@@ -53,4 +53,62 @@ void tu_wait_cycles(uint64_t n);
 /* Capture what the library writes to stderr while fn(arg) runs. */
 char *tu_capture_stderr(void (*fn)(void *), void *arg);
 
+/* ------------------------------------------ scenarios in a forked child
+ *
+ * A scenario runs in a forked child that starts its own collector, with a
+ * time limit, so that a deadlock or a crash fails one test instead of the
+ * whole file.  Inside the child, use TU_CHECK (any thread: record the
+ * first failure and go on) and TU_REQUIRE (the child's main thread: record
+ * and end the child); never cmocka's assertions, which would unwind into
+ * the suite's copy in the child. */
+
+void tu_check_failed(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* End the child: status 1 if a check failed (printing the first), else 0. */
+_Noreturn void tu_child_exit(void);
+
+#define TU_CHECK(cond, ...)                                                   \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            tu_check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);          \
+    } while (0)
+
+#define TU_REQUIRE(cond, ...)                                                 \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            tu_check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);          \
+            tu_child_exit();                                                  \
+        }                                                                     \
+    } while (0)
+
+#define TU_REQUIRE_EQ(a, b)                                                   \
+    do {                                                                      \
+        unsigned long long a_ = (unsigned long long)(a);                      \
+        unsigned long long b_ = (unsigned long long)(b);                      \
+        TU_REQUIRE(a_ == b_, "%s = %llu, expected %s = %llu", #a, a_, #b, b_); \
+    } while (0)
+
+/* Fork; the child runs tc_init(cfg) (cfg may be NULL), scenario(),
+ * tc_shutdown() and tu_child_exit().  Waits at most `seconds` (then kills
+ * it: the result is -1).  If err_out is not NULL, the child's stderr is
+ * captured into a malloc'd string stored there.  Returns the wait status. */
+int tu_fork_scenario(void (*scenario)(void), const tc_config *cfg, int seconds,
+                     char **err_out);
+
+/* tu_fork_scenario, and fail the cmocka test unless the child exited 0. */
+void tu_run_isolated(const char *name, void (*scenario)(void), const tc_config *cfg,
+                     int seconds);
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t tu_now_ns(void);
+
+/* Sleep without holding up a pause (a blocking region). */
+void tu_sleep_blocking(unsigned ms);
+
+/* Poll until collector_phase() == phase, calling tc_safepoint() so that
+ * the collector can stop the world meanwhile.  Returns 0 on success, -1
+ * after `seconds`.  The buffer of the write barrier is not flushed (no
+ * blocking region). */
+int tu_wait_phase(int phase, int seconds);
+
 #endif
