@@ -36,6 +36,11 @@
  *                          cycle did (marking inside the pause), so both
  *                          are over all cycles and the CPU rate uses
  *                          mark_ns in place of background CPU
+ *   iso_mark_mb_per_cpu_s, iso_mark_mb_per_s
+ *                          one more forced cycle after phase 3, with the
+ *                          big tree live and the mutator waiting: marking
+ *                          alone on the machine, the rate that shows
+ *                          scaling with the number of workers
  * MB = 10^6 bytes.  TRICOLOR_MARK_WORKERS (read by the library) sets the
  * mark workers.  Boehm: GC_ENABLE_INCREMENTAL=1 (read by libgc) runs it in
  * incremental mode; "incremental" in the JSON says which mode ran.
@@ -157,6 +162,8 @@ static struct {
     uint64_t n_bg, marked_bg, mark_ns_bg; /* cycles with background CPU */
     uint64_t cpu_bg_ns;
     int workers_min, workers_max;
+    /* The last forced cycle: the isolated mark (see isolated_mark). */
+    uint64_t iso_marked, iso_mark_ns, iso_cpu_ns;
 } cyc;
 
 static void on_cycle(const tc_cycle_info *c, void *ctx)
@@ -176,11 +183,21 @@ static void on_cycle(const tc_cycle_info *c, void *ctx)
         cyc.mark_ns_bg += c->mark_ns;
         cyc.cpu_bg_ns += c->cpu_background_ns;
     }
+    if (c->forced) {
+        cyc.iso_marked = c->heap_marked;
+        cyc.iso_mark_ns = c->mark_ns;
+        cyc.iso_cpu_ns = c->cpu_background_ns;
+    }
     pthread_mutex_unlock(&cyc_lock);
 }
 
 /* The callback sums each cycle into cyc. */
 static void collector_fields_start(void) { tc_set_cycle_callback(on_cycle, NULL); }
+
+/* One more cycle with the long-lived tree live while the mutator waits in
+ * tc_collect: the workers have the machine to themselves, so this is the
+ * mark rate that shows how marking scales with TRICOLOR_MARK_WORKERS. */
+static void isolated_mark(void) { tc_collect(); }
 
 static double mb_per_s(uint64_t bytes, uint64_t ns) { return ns ? bytes / 1e6 / (ns / 1e9) : 0; }
 
@@ -194,15 +211,21 @@ static void collector_fields(char *extra, size_t cap)
     uint64_t wall_ns = bg ? cyc.mark_ns_bg : cyc.mark_ns;
     uint64_t cpu_ns = bg ? cyc.cpu_bg_ns : cyc.mark_ns; /* fallback: see top */
     int wmin = cyc.workers_min, wmax = cyc.workers_max;
+    uint64_t iso_marked = cyc.iso_marked, iso_wall = cyc.iso_mark_ns, iso_cpu = cyc.iso_cpu_ns;
     pthread_mutex_unlock(&cyc_lock);
 
     const char *basis = bg ? "cpu_background_ns" : "mark_ns";
     size_t len = strlen(extra);
     snprintf(extra + len, cap - len,
              ",\"mark_cycles\":%llu,\"mark_workers\":%d,\"mark_workers_min\":%d,"
-             "\"mark_mb_per_cpu_s\":%.1f,\"mark_mb_per_s\":%.1f,\"mark_rate_basis\":\"%s\"",
+             "\"mark_mb_per_cpu_s\":%.1f,\"mark_mb_per_s\":%.1f,\"mark_rate_basis\":\"%s\","
+             "\"iso_mark_mb_per_cpu_s\":%.1f,\"iso_mark_mb_per_s\":%.1f",
              (unsigned long long)n, wmax, wmin, mb_per_s(marked, cpu_ns), mb_per_s(marked, wall_ns),
-             basis);
+             basis, mb_per_s(iso_marked, iso_cpu), mb_per_s(iso_marked, iso_wall));
+    fprintf(stderr, "bigheap[%s]: isolated mark of %.1f MiB (mutator waiting): %.1f MB/s per "
+                    "worker-CPU-s, %.1f MB/s wall\n",
+            BK_NAME, iso_marked / 1048576.0, mb_per_s(iso_marked, iso_cpu),
+            mb_per_s(iso_marked, iso_wall));
     fprintf(stderr, "bigheap[%s]: mark rate over %llu cycles, %d mark worker(s): %.1f MB/s per "
                     "worker-CPU-s, %.1f MB/s wall%s\n",
             BK_NAME, (unsigned long long)n, wmax, mb_per_s(marked, cpu_ns),
@@ -214,6 +237,7 @@ static void collector_fields(char *extra, size_t cap)
 #else
 
 static void collector_fields_start(void) {}
+static void isolated_mark(void) {}
 
 /* Says which Boehm mode ran: GC_ENABLE_INCREMENTAL is read by libgc. */
 static void collector_fields(char *extra, size_t cap)
@@ -291,6 +315,7 @@ int main(int argc, char **argv)
      * cycle started in phase 2 may still end (and pause) during the walk. */
     bk_pauses ps;
     bk_pause_summary(&ps);
+    isolated_mark(); /* after the pause summary: its pauses are not the workload's */
 
     fprintf(stderr, "bigheap[%s]: tree of depth %d (%ld nodes) built in %.3f s, longest "
                     "allocation gap %.2f ms\n",
