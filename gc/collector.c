@@ -239,6 +239,7 @@ static void mark_stopped(cycle *c)
     c->info.mark_term_ns = plat_now_ns() - t1;
     c->info.stw1_ns = pause_end(c, &p);
     c->info.tts1_ns = p.tts_ns;
+    c->info.mark_term_attempts = 1; /* that one pause also ended the mark */
 }
 
 static void mark_concurrently(cycle *c)

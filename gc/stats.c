@@ -164,20 +164,30 @@ static int format_json(const tc_cycle_info *c, char *buf, size_t len)
         c->mark_workers, c->forced ? "true" : "false");
 }
 
+/* The goal in MiB, or "no" when GC percent is off and there is no limit. */
+static const char *goal_text(uint64_t goal, char *buf, size_t len)
+{
+    if (goal == UINT64_MAX)
+        return "no";
+    snprintf(buf, len, "%.1f", mib(goal));
+    return buf;
+}
+
 int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
 {
+    char goal[32];
     if (json)
         return format_json(c, buf, len);
     return snprintf(
         buf, len,
         "tc %" PRIu64 " @%.3fs %.0f%%: %.3f+%.3f+%.3f+%.3f ms clock, "
         "%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %.3f ms barrier, %.1f->%.1f->%.1f MiB, "
-        "%.1f MiB goal, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s\n",
+        "%s MiB goal, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s\n",
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction * 100, ms(c->stw1_ns),
         ms(c->mark_ns), ms(c->stw2_ns), ms(c->sweep_ns), ms(c->cpu_stw_ns),
         ms(c->cpu_assist_ns), ms(c->cpu_background_ns), ms(c->cpu_idle_ns),
         ms(c->cpu_sweep_ns), ms(c->cpu_barrier_ns), mib(c->heap_start), mib(c->heap_end),
-        mib(c->heap_marked), mib(c->heap_goal), ms(c->tts1_ns), ms(c->tts2_ns),
+        mib(c->heap_marked), goal_text(c->heap_goal, goal, sizeof goal), ms(c->tts1_ns), ms(c->tts2_ns),
         c->mark_term_attempts, c->roots, c->mark_workers, c->forced ? " (forced)" : "");
 }
 

@@ -15,13 +15,6 @@
 
 static tc_stats st;
 
-static uint64_t live_after_collect(void)
-{
-    tc_collect();
-    tc_read_stats(&st);
-    return st.objects_live;
-}
-
 static size_t count_lines(const char *s)
 {
     size_t n = 0;
@@ -130,7 +123,7 @@ static void bad_alloc_arguments(void **state)
         free(err);
     }
     /* Nothing was corrupted. */
-    assert_int_equal(live_after_collect(), 100);
+    assert_int_equal(tu_live_after_collect(), 100);
     tu_check_list(l, 100);
     tc_read_stats(&st);
     assert_int_equal(st.objects_allocated, 100 + 8); /* failures count nothing */
@@ -180,7 +173,7 @@ static void oom_handler_returns(void **state)
         tc_alloc(&tu_leaf_type, 100);
     void *big = tc_alloc(&tu_leaf_type, 5 << 20);
     assert_non_null(big);
-    assert_int_equal(live_after_collect(), 1500);
+    assert_int_equal(tu_live_after_collect(), 1500);
     tu_check_list(l, 1000);
     tu_check_list(m, 500);
     assert_int_equal(rec.calls, 5); /* no spurious calls */
@@ -380,11 +373,11 @@ static void unattached_thread_calls(void **state)
         free(ur.diag[i]);
 
     /* The heap is intact; the ignored frame holds nothing. */
-    assert_int_equal(live_after_collect(), 17);
+    assert_int_equal(tu_live_after_collect(), 17);
     tu_check_list(mine, 10);
     tu_check_list(g_from_unattached[0], 7);
     assert_int_equal(tc_root_remove(g_from_unattached), TC_OK);
-    assert_int_equal(live_after_collect(), 10);
+    assert_int_equal(tu_live_after_collect(), 10);
     /* The main thread is still attached and working. */
     assert_int_equal(tc_last_error(), TC_OK);
     assert_non_null(tc_alloc(&tu_leaf_type, 10));
@@ -409,7 +402,7 @@ static void attach_when_attached(void **state)
     tu_pair *l = NULL;
     TC_ROOTS(l);
     l = tu_make_list(5);
-    assert_int_equal(live_after_collect(), 5);
+    assert_int_equal(tu_live_after_collect(), 5);
     tu_check_list(l, 5);
 }
 
@@ -484,7 +477,7 @@ static void size_of_non_objects(void **state)
         obj[i] = tc_alloc(&tu_leaf_type, 48);
     tc_write(keep, &keep[0], obj[0]);
     tc_write(keep, &keep[1], obj[2]);
-    assert_int_equal(live_after_collect(), 3); /* obj[1] freed, its span in use */
+    assert_int_equal(tu_live_after_collect(), 3); /* obj[1] freed, its span in use */
     const void *bad[] = {
         &on_stack,          heap, &a_static, (const void *)&tu_pair_type, NULL,
         obj[0] + 16,        obj[0] + 1,      obj[0] - 8, obj[1], (void *)(uintptr_t)0x10,
@@ -579,7 +572,7 @@ static void blocking_misuse(void **state)
     assert_non_null(strstr(err, "do not nest"));
     free(err);
     /* The thread is back to normal: its frame is a root, cycles run. */
-    assert_int_equal(live_after_collect(), 20);
+    assert_int_equal(tu_live_after_collect(), 20);
     tu_check_list(l, 20);
 }
 
@@ -599,11 +592,11 @@ static void pop_without_frame(void **state)
     {
         TC_ROOTS(l);
         l = tu_make_list(5);
-        assert_int_equal(live_after_collect(), 5);
+        assert_int_equal(tu_live_after_collect(), 5);
         err = tu_capture_stderr(pop_call, NULL); /* pops l's frame: silent */
         assert_string_equal(err, "");
         free(err);
-        assert_int_equal(live_after_collect(), 0);
+        assert_int_equal(tu_live_after_collect(), 0);
         err = tu_capture_stderr(pop_call, NULL); /* nothing left */
         assert_one_line_with(err, "TC_ROOTS_POP", "no frame");
         free(err);
@@ -633,7 +626,7 @@ static void scanner_visits_odd_words(void **state)
     char *victim = tc_alloc(&tu_leaf_type, 64);
     char *neighbour = tc_alloc(&tu_leaf_type, 64);
     tc_write(keep, &keep->car, neighbour);
-    assert_int_equal(live_after_collect(), 4); /* victim freed */
+    assert_int_equal(tu_live_after_collect(), 4); /* victim freed */
     void *words[16] = {
         NULL,          TU_TAG(3),           &on_stack,  heap,
         (char *)heap + 8, (void *)(uintptr_t)-16, (void *)(uintptr_t)0x10, victim,
@@ -643,15 +636,15 @@ static void scanner_visits_odd_words(void **state)
     memcpy(odd_words, words, sizeof words);
     assert_int_equal(tc_root_scanner_add(scan_odd, NULL), TC_OK);
     /* Both roots: keep's 3 pairs and the neighbour. */
-    assert_int_equal(live_after_collect(), 4);
+    assert_int_equal(tu_live_after_collect(), 4);
     /* The frame drops the list: only the scanner's real reference, the
      * second pair (and the third after it), stays.  Interior pointers to
      * the neighbour do not keep it. */
     keep = (tu_pair *)TU_TAG(1);
     for (int k = 0; k < 3; k++)
-        assert_int_equal(live_after_collect(), 2);
+        assert_int_equal(tu_live_after_collect(), 2);
     assert_int_equal(tc_root_scanner_remove(scan_odd, NULL), TC_OK);
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
     free(heap);
 }
 
@@ -731,7 +724,7 @@ static void verify_freed_reference(void **state)
         b[i] = tc_alloc(&blob_type, 64);
     tc_write(holder, &holder[2], b[0]);
     tc_write(holder, &holder[3], b[2]);
-    assert_int_equal(live_after_collect(), 3);
+    assert_int_equal(tu_live_after_collect(), 3);
     assert_false(tc_is_heap_object(b[1]));
     /* Storing the freed object's address is reported... */
     write_call w = {holder, &holder[1], b[1]};
@@ -778,7 +771,7 @@ static void verify_write_outside_heap(void **state)
     err = tu_capture_stderr(do_write, &w);
     assert_string_equal(err, "");
     free(err);
-    assert_int_equal(live_after_collect(), 2);
+    assert_int_equal(tu_live_after_collect(), 2);
 }
 
 /* --------------------------------------------- bad environment values */
@@ -813,7 +806,7 @@ static void bad_environment_values(void **state)
     tu_pair *l = NULL;
     TC_ROOTS(l);
     l = tu_make_list(50);
-    assert_int_equal(live_after_collect(), 50);
+    assert_int_equal(tu_live_after_collect(), 50);
     TC_ROOTS_POP();
     tc_shutdown();
 }

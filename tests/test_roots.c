@@ -12,14 +12,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static uint64_t live_after_collect(void)
-{
-    tc_collect();
-    tc_stats st;
-    tc_read_stats(&st);
-    return st.objects_live;
-}
-
 static unsigned char pat_byte(uint32_t seed, size_t i)
 {
     return (unsigned char)(seed * 131u + i * 7u + 1u);
@@ -107,20 +99,20 @@ static void global_slots(void **state)
     assert_int_equal(tc_root_add(g_slots, 4), TC_OK);
     for (int c = 0; c < CYCLES; c++) {
         churn();
-        assert_int_equal(live_after_collect(), 4 * 50);
+        assert_int_equal(tu_live_after_collect(), 4 * 50);
         for (int i = 0; i < 4; i++)
             check_list(g_slots[i], 25, 1000u * (unsigned)i);
     }
     /* A slot set to a non-heap word stops holding its list. */
     g_slots[1] = (void *)(uintptr_t)0x11;
-    assert_int_equal(live_after_collect(), 3 * 50);
+    assert_int_equal(tu_live_after_collect(), 3 * 50);
     g_slots[3] = NULL;
-    assert_int_equal(live_after_collect(), 2 * 50);
+    assert_int_equal(tu_live_after_collect(), 2 * 50);
     check_list(g_slots[0], 25, 0);
     check_list(g_slots[2], 25, 2000);
     /* Removed: the remaining lists die even though g_slots still names them. */
     assert_int_equal(tc_root_remove(g_slots), TC_OK);
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
     assert_int_equal(tc_root_remove(g_slots), TC_ENOTFOUND);
     memset(g_slots, 0, sizeof g_slots);
 }
@@ -135,11 +127,11 @@ static void global_slots_range_is_exact(void **state)
     g_range[1] = make_list(4, 2);
     g_range[2] = make_list(5, 3); /* not registered */
     assert_int_equal(tc_root_add(g_range, 2), TC_OK);
-    assert_int_equal(live_after_collect(), 2 * (3 + 4));
+    assert_int_equal(tu_live_after_collect(), 2 * (3 + 4));
     check_list(g_range[0], 3, 1);
     check_list(g_range[1], 4, 2);
     assert_int_equal(tc_root_remove(g_range), TC_OK);
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
     memset(g_range, 0, sizeof g_range);
 }
 
@@ -182,7 +174,7 @@ static void global_scanner(void **state)
     assert_int_equal(tc_root_scanner_add(scan_refs, &b), TC_OK);
     for (int c = 0; c < CYCLES; c++) {
         churn();
-        assert_int_equal(live_after_collect(), 20 + 20 + 14);
+        assert_int_equal(tu_live_after_collect(), 20 + 20 + 14);
         check_list(a.refs[0], 10, 100);
         check_list(a.refs[2], 10, 200);
         check_list(b.refs[0], 7, 300);
@@ -191,14 +183,14 @@ static void global_scanner(void **state)
     assert_true(calls_of(&b) >= CYCLES);
 
     assert_int_equal(tc_root_scanner_remove(scan_refs, &b), TC_OK);
-    assert_int_equal(live_after_collect(), 40);
+    assert_int_equal(tu_live_after_collect(), 40);
     int b_calls = calls_of(&b);
     a.refs[0] = NULL;
-    assert_int_equal(live_after_collect(), 20);
+    assert_int_equal(tu_live_after_collect(), 20);
     check_list(a.refs[2], 10, 200);
     assert_int_equal(tc_root_scanner_remove(scan_refs, &a), TC_OK);
     int a_calls = calls_of(&a);
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
     /* Removed scanners are not called any more. */
     assert_int_equal(calls_of(&a), a_calls);
     assert_int_equal(calls_of(&b), b_calls);
@@ -219,7 +211,7 @@ static void thread_scanner(void **state)
     assert_int_equal(tc_thread_root_scanner_add(scan_one_by_one, &b), TC_OK);
     for (int c = 0; c < CYCLES; c++) {
         churn();
-        assert_int_equal(live_after_collect(), 24 + 6 + 12);
+        assert_int_equal(tu_live_after_collect(), 24 + 6 + 12);
         check_list(a.refs[0], 12, 400);
         check_list(a.refs[1], 3, 500);
         check_list(b.refs[2], 6, 600);
@@ -227,9 +219,9 @@ static void thread_scanner(void **state)
     assert_true(calls_of(&a) >= CYCLES);
     assert_true(calls_of(&b) >= CYCLES);
     assert_int_equal(tc_thread_root_scanner_remove(scan_one_by_one, &b), TC_OK);
-    assert_int_equal(live_after_collect(), 30);
+    assert_int_equal(tu_live_after_collect(), 30);
     assert_int_equal(tc_thread_root_scanner_remove(scan_refs, &a), TC_OK);
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
 }
 
 /* -------------------------------------------------------------- frames */
@@ -250,7 +242,7 @@ static void frames_several_per_scope(void **state)
             c = make_list(8, 40);
             for (int k = 0; k < CYCLES; k++) {
                 churn();
-                assert_int_equal(live_after_collect(), 2 * (5 + 6 + 7 + 8));
+                assert_int_equal(tu_live_after_collect(), 2 * (5 + 6 + 7 + 8));
                 check_list(a, 5, 10);
                 check_list(b, 6, 20);
                 check_list(c, 8, 40);
@@ -258,13 +250,13 @@ static void frames_several_per_scope(void **state)
             }
         }
         /* d's frame is gone; d still names its list but is no root. */
-        assert_int_equal(live_after_collect(), 2 * (5 + 6 + 8));
+        assert_int_equal(tu_live_after_collect(), 2 * (5 + 6 + 8));
         b = NULL;
-        assert_int_equal(live_after_collect(), 2 * (5 + 8));
+        assert_int_equal(tu_live_after_collect(), 2 * (5 + 8));
         check_list(a, 5, 10);
         check_list(c, 8, 40);
     }
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
 }
 
 static void frame_of_sixteen(void **state)
@@ -281,18 +273,18 @@ static void frame_of_sixteen(void **state)
             *all[i] = make_patterned(7000u + (unsigned)i);
         for (int k = 0; k < 10; k++) {
             churn();
-            assert_int_equal(live_after_collect(), 16);
+            assert_int_equal(tu_live_after_collect(), 16);
             for (int i = 0; i < 16; i++)
                 check_patterned(*all[i], 7000u + (unsigned)i);
         }
         /* The first and the last variable are both covered. */
         v0 = NULL;
-        assert_int_equal(live_after_collect(), 15);
+        assert_int_equal(tu_live_after_collect(), 15);
         v15 = NULL;
-        assert_int_equal(live_after_collect(), 14);
+        assert_int_equal(tu_live_after_collect(), 14);
         check_patterned(v7, 7007);
     }
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
 }
 
 #define DEPTH 30
@@ -317,7 +309,7 @@ static void nested(int depth)
         /* Deepest level: every level's frame is live. */
         for (int k = 0; k < CYCLES; k++) {
             churn();
-            assert_int_equal(live_after_collect(), DEPTH * 6 + DEPTH / 3);
+            assert_int_equal(tu_live_after_collect(), DEPTH * 6 + DEPTH / 3);
         }
     }
     check_list(mine, 3, 10000u + 10u * (unsigned)depth);
@@ -328,7 +320,7 @@ static void nested(int depth)
         uint64_t extras = 0;
         for (int d = 0; d < depth; d++)
             extras += d % 3 == 0;
-        assert_int_equal(live_after_collect(), (uint64_t)(depth + 1) * 6 + extras);
+        assert_int_equal(tu_live_after_collect(), (uint64_t)(depth + 1) * 6 + extras);
     }
 }
 
@@ -336,7 +328,7 @@ static void frames_nested_functions(void **state)
 {
     (void)state;
     nested(0);
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
 }
 
 /* TC_ROOTS_POP ends the innermost frame early; the scope's cleanup then
@@ -369,17 +361,17 @@ static void pop_scenario(void *arg)
         TC_ROOTS(b);
         a = make_list(10, 50);
         b = make_list(10, 60);
-        r->live[0] = live_after_collect(); /* 40 */
+        r->live[0] = tu_live_after_collect(); /* 40 */
         TC_ROOTS_POP();                     /* b's frame */
-        r->live[1] = live_after_collect(); /* 20 */
+        r->live[1] = tu_live_after_collect(); /* 20 */
         r->a_ok = list_ok(a, 10, 50);
         {
             TC_ROOTS(b); /* a new frame may follow a popped one */
             b = make_list(2, 70);
-            r->live[2] = live_after_collect(); /* 24 */
+            r->live[2] = tu_live_after_collect(); /* 24 */
         }
     }
-    r->live[3] = live_after_collect(); /* 0 */
+    r->live[3] = tu_live_after_collect(); /* 0 */
 }
 
 static void frames_pop(void **state)
@@ -420,20 +412,20 @@ static void all_kinds_together(void **state)
     gs.refs[0] = local;
     for (int c = 0; c < CYCLES; c++) {
         churn();
-        assert_int_equal(live_after_collect(), 2 * (4 + 5 + 6 + 7));
+        assert_int_equal(tu_live_after_collect(), 2 * (4 + 5 + 6 + 7));
         check_list(g_mixed[0], 4, 1);
         check_list(gs.refs[1], 5, 2);
         check_list(ts.refs[2], 6, 3);
         check_list(local, 7, 4);
     }
     assert_int_equal(tc_root_remove(g_mixed), TC_OK);
-    assert_int_equal(live_after_collect(), 2 * (5 + 6 + 7));
+    assert_int_equal(tu_live_after_collect(), 2 * (5 + 6 + 7));
     assert_int_equal(tc_root_scanner_remove(scan_refs, &gs), TC_OK);
-    assert_int_equal(live_after_collect(), 2 * (6 + 7));
+    assert_int_equal(tu_live_after_collect(), 2 * (6 + 7));
     assert_int_equal(tc_thread_root_scanner_remove(scan_refs, &ts), TC_OK);
-    assert_int_equal(live_after_collect(), 2 * 7);
+    assert_int_equal(tu_live_after_collect(), 2 * 7);
     local = NULL;
-    assert_int_equal(live_after_collect(), 0);
+    assert_int_equal(tu_live_after_collect(), 0);
 }
 
 /* -------------------------------------------------------------- errors */
@@ -508,7 +500,7 @@ static void root_errors(void **state)
     tu_pair *l = NULL;
     TC_ROOTS(l);
     l = make_list(3, 9);
-    assert_int_equal(live_after_collect(), 6);
+    assert_int_equal(tu_live_after_collect(), 6);
     check_list(l, 3, 9);
 }
 
@@ -575,7 +567,7 @@ static void poison_freed_objects(void **state)
         dead[k] = (uintptr_t)o[1];
         dead_size[k] = tc_size(o[1]);
     }
-    assert_int_equal(live_after_collect(), 1 + 2 * NS);
+    assert_int_equal(tu_live_after_collect(), 1 + 2 * NS);
     for (size_t k = 0; k < NS; k++) {
         const volatile unsigned char *d = (const volatile unsigned char *)dead[k];
         assert_false(tc_is_heap_object((const void *)dead[k]));
@@ -623,14 +615,14 @@ static void poison_after_root_removal(void **state)
             victim = NULL;
         }
         /* kind 0: only the (now gone) frame held it. */
-        assert_int_equal(live_after_collect(), kind == 0 ? 1 : 2);
+        assert_int_equal(tu_live_after_collect(), kind == 0 ? 1 : 2);
         if (kind == 1)
             assert_int_equal(tc_root_remove(g_poison), TC_OK);
         if (kind == 2)
             assert_int_equal(tc_root_scanner_remove(scan_refs, &sc), TC_OK);
         if (kind != 0) {
             check_patterned((void *)addr[kind], 2);
-            assert_int_equal(live_after_collect(), 1);
+            assert_int_equal(tu_live_after_collect(), 1);
         }
         const volatile unsigned char *d = (const volatile unsigned char *)addr[kind];
         for (size_t i = 0; i < PAT_BYTES; i++)

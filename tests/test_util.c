@@ -239,3 +239,29 @@ int tu_wait_phase(int phase, int seconds)
     }
     return 0;
 }
+
+tc_config tu_debug_config(void)
+{
+    tc_config c = TC_CONFIG_INIT;
+    c.gc_percent = TC_GC_OFF;
+    c.debug_checkmark = 1;
+    c.debug_poison = 1;
+    return c;
+}
+
+uint64_t tu_live_after_collect(void)
+{
+    tc_stats st;
+    tc_collect();
+    tc_read_stats(&st);
+    return st.objects_live;
+}
+
+uint64_t tu_start_held_cycle(void)
+{
+    collector_test_hold_marking(1);
+    uint64_t n = collector_request(1);
+    TU_REQUIRE(tu_wait_phase(PHASE_MARK, 20) == 0, "cycle %llu never reached its mark phase",
+               (unsigned long long)n);
+    return n;
+}

@@ -111,4 +111,16 @@ void tu_sleep_blocking(unsigned ms);
  * blocking region). */
 int tu_wait_phase(int phase, int seconds);
 
+/* A tc_config for scenario children: no automatic cycles (gc off),
+ * checkmark and poison on. */
+tc_config tu_debug_config(void);
+
+/* tc_collect, then the objects the cycle found live. */
+uint64_t tu_live_after_collect(void);
+
+/* Ask for a cycle with marking held (collector_test_hold_marking) and
+ * return its number once its pause 1 is over: barrier on, black allocation
+ * on, roots greyed, nothing scanned.  TU_REQUIREs it within 20 s. */
+uint64_t tu_start_held_cycle(void);
+
 #endif
