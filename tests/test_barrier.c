@@ -43,31 +43,6 @@ static const tc_type moved_type = {.name = "moved_leaf", .layout = TC_LAYOUT_LEA
 static const tc_type vec_type = {.name = "barrier_vec", .layout = TC_LAYOUT_SLOTS};
 static const tc_type item_type = {.name = "barrier_item", .layout = TC_LAYOUT_LEAF};
 
-#define ITEM_BYTES 64
-
-static unsigned char pat(uint32_t seed, size_t i) { return (unsigned char)(seed * 29u + i * 5u + 1u); }
-
-static void *patterned(const tc_type *type, uint32_t seed)
-{
-    unsigned char *p = tc_alloc(type, ITEM_BYTES);
-    for (size_t i = 0; i < ITEM_BYTES; i++)
-        p[i] = pat(seed, i);
-    return p;
-}
-
-/* Alive with its type and pattern intact (poison=1: a freed object reads
- * header 0, or 0xdb bytes once its slot is swept). */
-static int intact(const void *p, const tc_type *type, uint32_t seed)
-{
-    if (!tc_is_heap_object(p) || tc_type_of(p) != type)
-        return 0;
-    const unsigned char *b = p;
-    for (size_t i = 0; i < ITEM_BYTES; i++)
-        if (b[i] != pat(seed, i))
-            return 0;
-    return 1;
-}
-
 /* A list of n pairs, returned unrooted (tu_make_list asserts with cmocka,
  * which a forked child must not). */
 static tu_pair *make_list(size_t n)
@@ -101,7 +76,7 @@ static void sc_move_into_black(void)
     tu_pair *b = NULL, *a = NULL;
     TC_ROOTS(b, a);
     b = tc_alloc(&holder_type, sizeof *b);
-    TC_WRITE(b, car, patterned(&moved_type, 7));
+    TC_WRITE(b, car, tu_seeded_leaf(&moved_type, 7));
     TU_REQUIRE_EQ(tu_live_after_collect(), 2); /* and the mark bits are clear again */
     barrier_test_break(break_barrier);
     uint64_t n = tu_start_held_cycle();
@@ -113,10 +88,10 @@ static void sc_move_into_black(void)
     TC_WRITE(b, car, NULL);
     b = NULL; /* from here on only A.car holds X (x is no root) */
     finish_held_cycle(n);
-    TU_REQUIRE(intact(a->car, &moved_type, 7), "the moved object was freed by cycle %llu",
+    TU_REQUIRE(tu_seeded_leaf_ok(a->car, &moved_type, 7), "the moved object was freed by cycle %llu",
                (unsigned long long)n);
     TU_REQUIRE_EQ(tu_live_after_collect(), 2); /* A and X; B is gone */
-    TU_REQUIRE(intact(a->car, &moved_type, 7), "the moved object died a cycle later");
+    TU_REQUIRE(tu_seeded_leaf_ok(a->car, &moved_type, 7), "the moved object died a cycle later");
 }
 
 static void move_into_black(void **state)
@@ -189,7 +164,7 @@ static void write_slots_case(int marking, int forward)
     TC_ROOTS(v);
     v = tc_alloc(&vec_type, WS_N * sizeof(void *));
     for (uint32_t i = 0; i < WS_N; i++)
-        tc_write(v, &v[i], patterned(&item_type, i));
+        tc_write(v, &v[i], tu_seeded_leaf(&item_type, i));
     TU_REQUIRE_EQ(tu_live_after_collect(), 1 + WS_N);
     uint32_t lost[2];
     void *lost_at[2];
@@ -201,7 +176,7 @@ static void write_slots_case(int marking, int forward)
         finish_held_cycle(n);
         /* Shaded: they survive the cycle that was marking... */
         for (size_t i = 0; i < nlost; i++)
-            TU_CHECK(intact(lost_at[i], &item_type, lost[i]),
+            TU_CHECK(tu_seeded_leaf_ok(lost_at[i], &item_type, lost[i]),
                      "%s move while marking: item %u lost its last reference and was freed",
                      forward ? "forward" : "backward", lost[i]);
     }
@@ -223,7 +198,7 @@ static void write_slots_from_c_array(void)
     TC_ROOTS(v);
     v = tc_alloc(&vec_type, WS_N * sizeof(void *));
     for (uint32_t i = 0; i < WS_N; i++)
-        tc_write(v, &v[i], patterned(&item_type, i));
+        tc_write(v, &v[i], tu_seeded_leaf(&item_type, i));
     TU_REQUIRE_EQ(tu_live_after_collect(), 1 + WS_N);
     void *old[WS_N];
     memcpy(old, v, sizeof old);
@@ -235,7 +210,7 @@ static void write_slots_from_c_array(void)
         TU_CHECK(v[4 + i] == fresh[i], "v[%zu] = %p, expected %p", 4 + i, v[4 + i], fresh[i]);
     finish_held_cycle(n);
     for (uint32_t i = 4; i < 4 + WS_LEN; i++)
-        TU_CHECK(intact(old[i], &item_type, i), "overwritten item %u was freed while shaded", i);
+        TU_CHECK(tu_seeded_leaf_ok(old[i], &item_type, i), "overwritten item %u was freed while shaded", i);
     TU_REQUIRE_EQ(tu_live_after_collect(), 1 + WS_N - WS_LEN);
 }
 
@@ -277,7 +252,7 @@ static void sc_buffer(void)
     v = tc_alloc(&vec_type, BUF_ITEMS * sizeof(void *));
     w = tc_alloc(&vec_type, sizeof *w);
     for (uint32_t i = 0; i < BUF_ITEMS; i++)
-        tc_write(v, &v[i], patterned(&item_type, i));
+        tc_write(v, &v[i], tu_seeded_leaf(&item_type, i));
     stores_outside_marking(self, w, v);
     TU_REQUIRE_EQ(tu_live_after_collect(), 2 + BUF_ITEMS);
     void *item[BUF_ITEMS];
@@ -311,7 +286,7 @@ static void sc_buffer(void)
     /* Every overwritten item was shaded, flushed by the buffer or at mark
      * termination: all survive this cycle. */
     for (uint32_t i = 0; i < BUF_ITEMS; i++)
-        TU_CHECK(intact(item[i], &item_type, i), "item %u was freed", i);
+        TU_CHECK(tu_seeded_leaf_ok(item[i], &item_type, i), "item %u was freed", i);
     /* Only v, w and w's item 1 are reachable now. */
     TU_REQUIRE_EQ(tu_live_after_collect(), 3);
 }
@@ -436,13 +411,13 @@ static void sc_oblets(void)
     TU_REQUIRE(nbig_refs >= 80, "%zu boundary words", nbig_refs);
     TU_REQUIRE_EQ(big_at[nbig_refs - 1], nwords - 1);
     for (size_t i = 0; i < nbig_refs; i++)
-        tc_write(big, &big[big_at[i]], patterned(&item_type, (uint32_t)i));
+        tc_write(big, &big[big_at[i]], tu_seeded_leaf(&item_type, (uint32_t)i));
     for (int k = 0; k < 3; k++) {
         /* Garbage in between, so a freed item's slot gets reused. */
         make_list(20000);
         TU_REQUIRE_EQ(tu_live_after_collect(), 1 + nbig_refs);
         for (size_t i = 0; i < nbig_refs; i++)
-            TU_REQUIRE(intact(big[big_at[i]], &item_type, (uint32_t)i),
+            TU_REQUIRE(tu_seeded_leaf_ok(big[big_at[i]], &item_type, (uint32_t)i),
                        "the item at word %zu (oblet %zu) was freed", big_at[i],
                        big_at[i] / OBLET_WORDS);
     }
@@ -452,7 +427,7 @@ static void sc_oblets(void)
     tc_write(big, &big[0], NULL);
     tc_write(big, &big[nwords - 1], first);
     finish_held_cycle(n);
-    TU_REQUIRE(intact(big[nwords - 1], &item_type, 0), "the moved item was freed");
+    TU_REQUIRE(tu_seeded_leaf_ok(big[nwords - 1], &item_type, 0), "the moved item was freed");
     TU_REQUIRE_EQ(tu_live_after_collect(), nbig_refs); /* the old last item is garbage now */
     printf("oblets: %zu-byte object, %zu references at oblet boundaries, %d mark worker(s)\n",
            tc_size(big), nbig_refs, opt.mark_workers);

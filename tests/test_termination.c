@@ -31,29 +31,6 @@
 static const tc_type vec_type = {.name = "term_vec", .layout = TC_LAYOUT_SLOTS};
 static const tc_type item_type = {.name = "term_item", .layout = TC_LAYOUT_LEAF};
 
-#define ITEM_BYTES 48
-
-static unsigned char pat(uint32_t seed, size_t i) { return (unsigned char)(seed * 41u + i * 3u + 7u); }
-
-static void *item(uint32_t seed)
-{
-    unsigned char *p = tc_alloc(&item_type, ITEM_BYTES);
-    for (size_t i = 0; i < ITEM_BYTES; i++)
-        p[i] = pat(seed, i);
-    return p;
-}
-
-static int intact(const void *p, uint32_t seed)
-{
-    if (!tc_is_heap_object(p) || tc_type_of(p) != &item_type)
-        return 0;
-    const unsigned char *b = p;
-    for (size_t i = 0; i < ITEM_BYTES; i++)
-        if (b[i] != pat(seed, i))
-            return 0;
-    return 1;
-}
-
 static void **new_vec(size_t n) { return tc_alloc(&vec_type, n * sizeof(void *)); }
 
 static void garbage(int n)
@@ -103,7 +80,7 @@ static void *blocker_main(void *arg)
         TC_ROOTS(r);
         r = new_vec(1 + DOOMED);
         for (int i = 0; i <= DOOMED; i++)
-            tc_write(r, &r[i], item((uint32_t)(id * 10 + i)));
+            tc_write(r, &r[i], tu_seeded_leaf(&item_type, (uint32_t)(id * 10 + i)));
         barrier_wait_blocking(&built);
         barrier_wait_blocking(&go); /* main holds a cycle in its mark phase now */
         for (int i = 0; i < DOOMED; i++) {
@@ -118,7 +95,7 @@ static void *blocker_main(void *arg)
         pthread_barrier_wait(&entered);
         pthread_barrier_wait(&leave); /* two cycles later */
         tc_blocking_leave();
-        TU_CHECK(intact(r[0], (uint32_t)(id * 10)), "thread %d: kept item corrupted", id);
+        TU_CHECK(tu_seeded_leaf_ok(r[0], &item_type, (uint32_t)(id * 10)), "thread %d: kept item corrupted", id);
     }
     tc_thread_detach();
     return NULL;
@@ -142,7 +119,7 @@ static void sc_blocked_through_cycles(void)
     collector_wait(n);
     for (int t = 0; t < NBLOCK; t++)
         for (int i = 0; i < DOOMED; i++)
-            TU_CHECK(intact(doomed_at[t][i], (uint32_t)(t * 10 + 1 + i)),
+            TU_CHECK(tu_seeded_leaf_ok(doomed_at[t][i], &item_type, (uint32_t)(t * 10 + 1 + i)),
                      "thread %d: doomed item %d freed while shaded", t, i);
     /* A whole cycle with the threads blocked: their frames are roots. */
     TU_REQUIRE_EQ(tu_live_after_collect(), NBLOCK * 2);
@@ -191,7 +168,7 @@ static void attached_round(int j)
     local = NULL;
     tc_write(fresh, &fresh[1], g[16 + j]);
     tc_write(g, &g[16 + j], NULL);
-    tc_write(fresh, &fresh[2], item((uint32_t)(1000 + j)));
+    tc_write(fresh, &fresh[2], tu_seeded_leaf(&item_type, (uint32_t)(1000 + j)));
     garbage(200);
     tc_write(g, &g[j], fresh);
     gone_at[j] = g[32 + j];
@@ -228,7 +205,7 @@ static void *early_main(void *arg)
     {
         void *mine = NULL;
         TC_ROOTS(mine);
-        mine = early_item = item(4242);
+        mine = early_item = tu_seeded_leaf(&item_type, 4242);
         barrier_wait_blocking(&early_b); /* built */
         barrier_wait_blocking(&early_b); /* the cycle is held */
         tc_thread_detach();
@@ -244,12 +221,12 @@ static void check_g_after(void)
         TU_CHECK(tc_is_heap_object(f) && tc_type_of(f) == &vec_type, "G[%d] not a vector", j);
         if (!tc_is_heap_object(f))
             continue;
-        TU_CHECK(intact(f[0], (uint32_t)j), "G[%d][0]: the item moved via a root was freed", j);
-        TU_CHECK(intact(f[1], (uint32_t)(16 + j)), "G[%d][1]: the item moved heap to heap", j);
-        TU_CHECK(intact(f[2], (uint32_t)(1000 + j)), "G[%d][2]: the new item", j);
+        TU_CHECK(tu_seeded_leaf_ok(f[0], &item_type, (uint32_t)j), "G[%d][0]: the item moved via a root was freed", j);
+        TU_CHECK(tu_seeded_leaf_ok(f[1], &item_type, (uint32_t)(16 + j)), "G[%d][1]: the item moved heap to heap", j);
+        TU_CHECK(tu_seeded_leaf_ok(f[2], &item_type, (uint32_t)(1000 + j)), "G[%d][2]: the new item", j);
     }
     for (int j = 48; j < GN; j++)
-        TU_CHECK(intact(g[j], (uint32_t)j), "G[%d] corrupted", j);
+        TU_CHECK(tu_seeded_leaf_ok(g[j], &item_type, (uint32_t)j), "G[%d] corrupted", j);
 }
 
 static void sc_attach_detach_in_mark(void)
@@ -257,7 +234,7 @@ static void sc_attach_detach_in_mark(void)
     TU_REQUIRE_EQ(tc_root_add(groot, 1), TC_OK);
     groot[0] = new_vec(GN);
     for (uint32_t j = 0; j < GN; j++)
-        tc_write(groot[0], &((void **)groot[0])[j], item(j));
+        tc_write(groot[0], &((void **)groot[0])[j], tu_seeded_leaf(&item_type, j));
     pthread_barrier_init(&early_b, NULL, 2);
     pthread_t early;
     TU_REQUIRE_EQ(pthread_create(&early, NULL, early_main, NULL), 0);
@@ -273,9 +250,9 @@ static void sc_attach_detach_in_mark(void)
     TU_REQUIRE_EQ(collector_phase(), PHASE_MARK); /* all of it happened while marking */
     collector_test_hold_marking(0);
     collector_wait(n);
-    TU_CHECK(intact(early_item, 4242), "the early thread's item died with its detach");
+    TU_CHECK(tu_seeded_leaf_ok(early_item, &item_type, 4242), "the early thread's item died with its detach");
     for (int j = 0; j < NATTACH * ROUNDS; j++)
-        TU_CHECK(intact(gone_at[j], (uint32_t)(32 + j)), "deleted G[%d] freed while shaded",
+        TU_CHECK(tu_seeded_leaf_ok(gone_at[j], &item_type, (uint32_t)(32 + j)), "deleted G[%d] freed while shaded",
                  32 + j);
     check_g_after();
     /* G, per round a vector with 3 items, the untouched 16... */
@@ -415,12 +392,12 @@ static void *storm_main(void *arg)
     {
         void *mine = NULL;
         TC_ROOTS(mine);
-        mine = item((uint32_t)(700 + id));
+        mine = tu_seeded_leaf(&item_type, (uint32_t)(700 + id));
         barrier_wait_blocking(&coll_b);
         for (int i = 0; i < CALLS; i++) {
             garbage(500);
             checked_collect(id, i);
-            TU_CHECK(intact(mine, (uint32_t)(700 + id)), "thread %d: item corrupted", id);
+            TU_CHECK(tu_seeded_leaf_ok(mine, &item_type, (uint32_t)(700 + id)), "thread %d: item corrupted", id);
         }
     }
     tc_thread_detach();
@@ -466,7 +443,7 @@ static void sc_stw1_nothing_to_sweep(void)
     TC_ROOTS(keep);
     keep = new_vec(100);
     for (uint32_t i = 0; i < 100; i++)
-        tc_write(keep, &keep[i], item(i));
+        tc_write(keep, &keep[i], tu_seeded_leaf(&item_type, i));
     tc_collect();
     for (int k = 0; k < 20; k++) {
         garbage(20000); /* spans to sweep, in several size classes */
@@ -476,7 +453,7 @@ static void sc_stw1_nothing_to_sweep(void)
                  (unsigned long long)collector_test_stw1_swept());
     }
     for (uint32_t i = 0; i < 100; i++)
-        TU_CHECK(intact(keep[i], i), "item %u corrupted", i);
+        TU_CHECK(tu_seeded_leaf_ok(keep[i], &item_type, i), "item %u corrupted", i);
 }
 
 static void stw1_nothing_to_sweep(void **state)

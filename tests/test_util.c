@@ -240,6 +240,32 @@ int tu_wait_phase(int phase, int seconds)
     return 0;
 }
 
+#define SEEDED_BYTES 64
+
+static unsigned char seeded_byte(uint32_t seed, size_t i)
+{
+    return (unsigned char)(seed * 29u + i * 5u + 1u);
+}
+
+void *tu_seeded_leaf(const tc_type *type, uint32_t seed)
+{
+    unsigned char *p = tc_alloc(type, SEEDED_BYTES);
+    for (size_t i = 0; p && i < SEEDED_BYTES; i++)
+        p[i] = seeded_byte(seed, i);
+    return p;
+}
+
+int tu_seeded_leaf_ok(const void *p, const tc_type *type, uint32_t seed)
+{
+    if (!tc_is_heap_object(p) || tc_type_of(p) != type)
+        return 0;
+    const unsigned char *b = p;
+    for (size_t i = 0; i < SEEDED_BYTES; i++)
+        if (b[i] != seeded_byte(seed, i))
+            return 0;
+    return 1;
+}
+
 tc_config tu_debug_config(void)
 {
     tc_config c = TC_CONFIG_INIT;

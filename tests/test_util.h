@@ -115,6 +115,13 @@ int tu_wait_phase(int phase, int seconds);
  * checkmark and poison on. */
 tc_config tu_debug_config(void);
 
+/* A 64-byte object of type `type` (a LEAF type) filled with a pattern
+ * derived from seed; tu_seeded_leaf_ok says whether p is still such an
+ * object with its pattern intact (poison=1: a freed one reads header 0 or
+ * 0xdb bytes).  No cmocka calls: usable in forked children and threads. */
+void *tu_seeded_leaf(const tc_type *type, uint32_t seed);
+int tu_seeded_leaf_ok(const void *p, const tc_type *type, uint32_t seed);
+
 /* tc_collect, then the objects the cycle found live. */
 uint64_t tu_live_after_collect(void);
 
