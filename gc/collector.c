@@ -209,7 +209,7 @@ static int try_mark_termination(cycle *c, int attempt)
     return done;
 }
 
-static void concurrent_mark(cycle *c)
+static void concurrent_mark(void)
 {
     while (at_load(&hold_marking))
         plat_sleep_ns(100000);
@@ -220,7 +220,6 @@ static void concurrent_mark(cycle *c)
     } else {
         mark_concurrent(0);
     }
-    (void)c;
 }
 
 /* The whole mark inside one pause (stoptheworld=1). */
@@ -252,7 +251,7 @@ static void mark_concurrently(cycle *c)
     c->mark_begin_ns = plat_now_ns();
     at_store(&phase, PHASE_MARK);
     for (int attempt = 1;; attempt++) {
-        concurrent_mark(c);
+        concurrent_mark();
         if (try_mark_termination(c, attempt))
             break;
     }
