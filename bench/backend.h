@@ -19,6 +19,7 @@
  *   BK_WRITE_SLOT(obj, p, v)   *p = v where p points into heap object obj
  *   bk_gc_stats(&cycles, &max_pause_ns)
  *   bk_pause_summary(&ps)      number, max and 99th percentile of pauses
+ *   bk_pause_times(s, e, &n)   tricolor only: when the newest pauses were
  *   bk_start_clock() / bk_print_result(bench, checksum, extra_json)
  *
  * "Longest pause": tricolor reports it (tc_stats.pause_max_ns, stop request
@@ -77,8 +78,15 @@ typedef tc_type bk_type;
 #define BK_LEAF_TYPE(id, name_)                                               \
     static const tc_type id = {.name = (name_), .layout = TC_LAYOUT_LEAF}
 
+/* bk_now_ns() just before tc_init.  tricolor's pause_end_ns count from its
+ * own reading of the same clock (CLOCK_MONOTONIC) early in tc_init, a few
+ * microseconds later, so origin + pause_end_ns is a time in bk_now_ns()'s
+ * clock that is early by those microseconds: approximate to the µs. */
+static uint64_t bk__tc_origin_ns;
+
 static inline void bk_init(void)
 {
+    bk__tc_origin_ns = bk_now_ns();
     int err = tc_init(NULL);
     if (err != TC_OK) {
         fprintf(stderr, "bench: tc_init failed: %s\n", tc_strerror(err));
@@ -117,6 +125,24 @@ static inline void bk_gc_stats(uint64_t *cycles, uint64_t *max_pause_ns)
 }
 
 #define BK_PAUSE_RING TC_PAUSE_RING
+
+/* The newest min(num_pauses, BK_PAUSE_RING) pauses, oldest first, as
+ * [start[i], end[i]] in bk_now_ns()'s clock (see bk__tc_origin_ns); returns
+ * how many, and the number of pauses in the whole run in *total.  tricolor
+ * only: Boehm's events are timed but not placed in time here. */
+static inline unsigned bk_pause_times(uint64_t *start, uint64_t *end, uint64_t *total)
+{
+    tc_read_stats(&bk__stats);
+    uint64_t n = bk__stats.num_pauses;
+    unsigned w = n < BK_PAUSE_RING ? (unsigned)n : BK_PAUSE_RING;
+    for (unsigned i = 0; i < w; i++) {
+        unsigned slot = (unsigned)((n - w + i) % BK_PAUSE_RING);
+        end[i] = bk__tc_origin_ns + bk__stats.pause_end_ns[slot];
+        start[i] = end[i] - bk__stats.pause_ns[slot];
+    }
+    *total = n;
+    return w;
+}
 
 /* =================================================================== Boehm */
 #else

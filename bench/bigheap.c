@@ -26,6 +26,16 @@
  *   pauses, pause_p99_ms   pauses of the whole run and their 99th
  *                          percentile (nearest rank over the newest <= 256;
  *                          max_pause_ms is the longest of all)
+ *   mmu_1ms, mmu_10ms, mmu_50ms, gaps_recorded, gaps_dropped
+ *                          minimum mutator utilization over phase 2,
+ *                          counting every allocation gap of more than
+ *                          20 us as time the mutator did not run (mmu.h)
+ * tricolor only:
+ *   mmu_10ms_pauses, pauses_in_phase, mmu_pauses_complete
+ *                          the 10 ms MMU of phase 2 from the collector's
+ *                          own pause ring instead (stop request to
+ *                          restart, placed in time to about a µs; see
+ *                          mmu_measure in mmu.h)
  * tricolor only, from tc_set_cycle_callback (cycles reported by the time
  * of the print; the last cycle's report may still be pending):
  *   mark_cycles, mark_workers, mark_workers_min
@@ -57,6 +67,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "mmu.h"
 
 #if defined(BACKEND_TRICOLOR)
 #include <pthread.h>
@@ -78,15 +89,17 @@ static struct {
     uint64_t prev_ns;    /* end of the previous allocation */
     uint64_t max_ns;     /* longest gap so far */
     uint64_t over_1ms;   /* gaps of 1 ms or more */
+    mmu_log *log;        /* if set, gaps > MMU_GAP_MIN_NS go here */
 } gap;
 
 static uint64_t nodes_built;
 
-static void gap_reset(void)
+static void gap_reset(mmu_log *log)
 {
     gap.prev_ns = bk_now_ns();
     gap.max_ns = 0;
     gap.over_1ms = 0;
+    gap.log = log;
 }
 
 static node *new_node(void)
@@ -98,6 +111,8 @@ static node *new_node(void)
         gap.max_ns = d;
     if (d >= 1000000)
         gap.over_1ms++;
+    if (d > MMU_GAP_MIN_NS && gap.log)
+        mmu_log_add(gap.log, gap.prev_ns, now);
     gap.prev_ns = now;
     nodes_built++;
     return n;
@@ -275,6 +290,9 @@ int main(int argc, char **argv)
     int depth = argc > 1 ? (int)parse_arg(argv[1], 1, MAX_DEPTH, argv[0]) : 22;
     long ntrees = argc > 2 ? parse_arg(argv[2], 0, 100000000, argv[0]) : 4000;
 
+    mmu_log gaps; /* malloc'd: outside the GC heap */
+    mmu_log_init(&gaps, MMU_LOG_CAP);
+
     bk_start_clock();
     bk_init();
     collector_fields_start();
@@ -283,14 +301,14 @@ int main(int argc, char **argv)
 
     /* 1. The long-lived tree. */
     uint64_t b0 = bk_now_ns();
-    gap_reset();
+    gap_reset(NULL);
     big = new_node();
     populate(depth, big);
     uint64_t build_ns = bk_now_ns() - b0, build_gap_ns = gap.max_ns;
 
     /* 2. The measured phase: short-lived trees, built and dropped. */
-    uint64_t p0 = bk_now_ns();
-    gap_reset();
+    gap_reset(&gaps);
+    uint64_t p0 = gap.prev_ns;
     for (long i = 0; i < ntrees; i++) {
         if (i % 2 == 0) {
             t = new_node();
@@ -300,7 +318,10 @@ int main(int argc, char **argv)
         }
         t = NULL;
     }
-    uint64_t phase_ns = bk_now_ns() - p0;
+    uint64_t p1 = bk_now_ns(), phase_ns = p1 - p0;
+    gap.log = NULL;
+    mmu_result mr; /* now: tricolor's pause ring keeps only the newest pauses */
+    mmu_measure(&gaps, p0, p1, &mr);
 
     /* 3. The long-lived tree must be intact. */
     long found = walk(big, depth);
@@ -327,16 +348,19 @@ int main(int argc, char **argv)
     fprintf(stderr, "bigheap[%s]: %llu pauses, longest %.2f ms, p99 %.2f ms (nearest rank over "
                     "the newest %u)\n",
             BK_NAME, (unsigned long long)ps.n, ms(ps.max_ns), ms(ps.p99_ns), ps.window);
+    mmu_print("bigheap", &mr);
 
-    char extra[768];
+    char extra[1024];
     snprintf(extra, sizeof extra,
              ",\"depth\":%d,\"ntrees\":%ld,\"build_s\":%.4f,\"build_max_gap_ms\":%.3f,"
              "\"phase_s\":%.4f,\"max_gap_ms\":%.3f,\"gaps_over_1ms\":%llu,"
              "\"pauses\":%llu,\"pause_p99_ms\":%.3f",
              depth, ntrees, build_ns / 1e9, ms(build_gap_ns), phase_ns / 1e9, ms(gap.max_ns),
              (unsigned long long)gap.over_1ms, (unsigned long long)ps.n, ms(ps.p99_ns));
+    mmu_append_json(&mr, extra, sizeof extra);
     collector_fields(extra, sizeof extra);
     bk_print_result("bigheap", checksum, extra);
+    mmu_log_free(&gaps);
     bk_shutdown();
     return 0;
 }
