@@ -12,6 +12,7 @@
 #include "options.h"
 #include "pacer.h"
 #include "platform.h"
+#include "sweep.h"
 
 static tc_oom_fn oom_fn;
 static void *oom_ctx;
@@ -132,6 +133,10 @@ void alloc_flush_cache(tc_thread *t)
 static tc_span *refill(tc_thread *t, unsigned c)
 {
     uncache(t, c);
+    /* Help the background sweeper: the next cycle cannot start before
+     * every span is swept, and the heap grows while it waits. */
+    if (collector_phase() == PHASE_SWEEP)
+        sweep_one();
     collector_maybe_trigger();
     tc_span *s = central_take(c);
     if (!s)
@@ -144,7 +149,10 @@ static tc_span *refill(tc_thread *t, unsigned c)
     }
     if (s) {
         t->cache[c] = s;
-        pacer_note_allocated((uint64_t)(s->nelems - s->alloc_count) * s->slot_size);
+        uint64_t bytes = (uint64_t)(s->nelems - s->alloc_count) * s->slot_size;
+        pacer_note_allocated(bytes);
+        if (pacer_marking())
+            pacer_assist(t, bytes);
     }
     return s;
 }
@@ -190,6 +198,8 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     heap_publish_span(s, SPAN_LARGE);
     void *payload = init_object(t, s, 0, type);
     pacer_note_allocated(npages * TC_PAGE_SIZE);
+    if (pacer_marking())
+        pacer_assist(t, npages * TC_PAGE_SIZE);
     central *ce = &centrals[0];
     pthread_mutex_lock(&ce->lock);
     span_list_push(&ce->full, s);

@@ -1,7 +1,9 @@
 /* collector.c — the cycle, the collector thread, tc_init/tc_shutdown; see collector.h. */
+#define _GNU_SOURCE /* SCHED_IDLE */
 #include "collector.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "alloc.h"
@@ -13,6 +15,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "roots.h"
+#include "scavenge.h"
 #include "stats.h"
 #include "sweep.h"
 #include "threads.h"
@@ -40,9 +43,13 @@ static tc_aword cycles_started, cycles_marked;
 static tc_aword phase;
 
 static pthread_t collector_thread;
+/* Mark workers: nworkers dedicated ones (fractional when the 25% target
+ * is less than a whole worker each), then nidle idle-priority ones. */
 static pthread_t *workers;
-static int nworkers;
+static int nworkers, nidle;
+static double worker_duty = 1;
 static TC_OWN_LINE tc_aword worker_cpu_ns;
+static TC_OWN_LINE tc_aword idle_cpu_ns;
 static tc_aword hold_marking, stw1_swept;
 
 int collector_running(void) { return at_load(&running) != 0; }
@@ -107,6 +114,7 @@ typedef struct cycle {
     tc_visitor v;                 /* the collector thread's marking */
     uint64_t alloc_bytes, alloc_objects; /* allocation totals at mark start */
     uint64_t mark_begin_ns;       /* pause 1 ended */
+    uint64_t cpu_assist_ns;       /* assists while marking */
 } cycle;
 
 typedef struct pause {
@@ -128,6 +136,7 @@ static uint64_t pause_end(cycle *c, pause *p)
     uint64_t cpu = plat_thread_cpu_ns() - p->cpu0;
     uint64_t ns = end - p->start_ns;
     stats_record_pause(ns, end, cpu);
+    pacer_note_gc_cpu(cpu);
     c->info.pause_ns += ns;
     c->info.tts_ns += p->tts_ns;
     c->info.cpu_stw_ns += cpu;
@@ -148,6 +157,8 @@ static void mark_start(cycle *c)
     uint64_t t1 = plat_now_ns();
     barrier_take_flush_cpu(); /* count only this cycle's flushes */
     at_store(&worker_cpu_ns, 0);
+    at_store(&idle_cpu_ns, 0);
+    pacer_start_cycle(); /* before the snapshot: its marking is scan work */
     barrier_set_marking(1);
     mark_set_black_allocation(1);
     mark_visitor_init(&c->v, VISIT_MARK);
@@ -157,6 +168,20 @@ static void mark_start(cycle *c)
     threads_alloc_totals_stopped(&c->alloc_bytes, &c->alloc_objects);
     c->info.sweep_term_ns = t1 - t0;
     c->info.mark_start_ns = plat_now_ns() - t1;
+}
+
+/* Tell the pacer what this cycle's mark measured (world stopped). */
+static void end_pacing(cycle *c)
+{
+    c->cpu_assist_ns = pacer_take_cycle_assist_ns();
+    pacer_cycle pc = {
+        .heap_end = c->info.heap_end,
+        .heap_marked = c->info.heap_marked,
+        .mark_wall_ns = c->mark_begin_ns ? plat_now_ns() - c->mark_begin_ns : 0,
+        .mark_cpu_ns = at_load(&worker_cpu_ns) + c->cpu_assist_ns,
+        .idle_cpu_ns = at_load(&idle_cpu_ns),
+    };
+    pacer_end_cycle(&pc);
 }
 
 /* Pause 2, world stopped, nothing grey left: end the mark. */
@@ -176,7 +201,7 @@ static void mark_done(cycle *c)
     c->info.objects_marked = marked_objects + (objects - c->alloc_objects);
     c->info.heap_end = pacer_heap_estimate();
     sweep_begin_cycle(c->info.cycle);
-    pacer_end_cycle(c->info.heap_marked);
+    end_pacing(c);
     stats_set_last_cycle(c->info.cycle, c->info.heap_marked, c->info.objects_marked);
     at_store_release(&cycles_marked, c->info.cycle);
 }
@@ -213,13 +238,7 @@ static void concurrent_mark(void)
 {
     while (at_load(&hold_marking))
         plat_sleep_ns(100000);
-    if (nworkers == 0) {
-        uint64_t cpu0 = plat_thread_cpu_ns();
-        mark_concurrent(1);
-        at_add(&worker_cpu_ns, plat_thread_cpu_ns() - cpu0);
-    } else {
-        mark_concurrent(0);
-    }
+    mark_concurrent(nworkers == 0, worker_duty, &worker_cpu_ns);
 }
 
 /* The whole mark inside one pause (stoptheworld=1). */
@@ -267,6 +286,13 @@ static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
     uint64_t now = plat_now_ns();
     stats_add_cpu_sweep(cpu);
+    pacer_note_gc_cpu(cpu);
+    /* What the heap estimate does not see (span fragmentation, metadata)
+     * counts against the memory limit's goal. */
+    uint64_t inuse = heap_inuse_bytes(), est = pacer_heap_estimate();
+    pacer_set_overhead(heap_metadata_bytes() + (inuse > est ? inuse - est : 0));
+    scavenge_wake();
+    c->info.heap_released = heap_released_bytes();
     c->info.cpu_sweep_ns = cpu;
     c->info.sweep_ns = now - mark_end_ns;
     c->info.gc_cpu_fraction = stats_gc_cpu_fraction(now);
@@ -282,6 +308,7 @@ static void run_cycle(uint64_t number, int forced)
     c.info.forced = forced;
     c.info.heap_start = pacer_heap_estimate();
     c.info.heap_goal = pacer_goal();
+    c.info.heap_trigger = pacer_trigger();
     c.info.mark_workers = nworkers > 0 && !opt.stoptheworld ? nworkers : 1;
     c.info.start_ns = stats_since_init(plat_now_ns());
     at_store(&cycles_started, number);
@@ -291,8 +318,13 @@ static void run_cycle(uint64_t number, int forced)
         mark_concurrently(&c);
     uint64_t mark_end = plat_now_ns();
     c.info.cpu_background_ns = at_load(&worker_cpu_ns);
+    c.info.cpu_idle_ns = at_load(&idle_cpu_ns);
+    c.info.cpu_assist_ns = c.cpu_assist_ns;
+    c.info.cpu_limited = pacer_take_cycle_limited();
     c.info.cpu_barrier_ns = barrier_take_flush_cpu();
     stats_add_cpu_background(c.info.cpu_background_ns);
+    stats_add_cpu_idle(c.info.cpu_idle_ns);
+    stats_add_cpu_assist(c.info.cpu_assist_ns);
     stats_add_cpu_barrier(c.info.cpu_barrier_ns);
     sweep_and_report(&c, mark_end);
 }
@@ -323,29 +355,61 @@ static void *collector_main(void *arg)
 static void *worker_main(void *arg)
 {
     (void)arg;
-    mark_worker_loop(&worker_cpu_ns);
+    mark_worker_loop(&worker_cpu_ns, worker_duty, 0);
+    return NULL;
+}
+
+/* An idle-priority worker marks only on a core nothing else wants
+ * (SCHED_IDLE), like Go's idle mark workers: free marking on a machine
+ * with a spare core, none taken from busy mutators. */
+static void *idle_worker_main(void *arg)
+{
+    (void)arg;
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    mark_worker_loop(&idle_cpu_ns, 1, 1);
     return NULL;
 }
 
 static void join_workers(void)
 {
     mark_stop_workers();
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0; i < nworkers + nidle; i++)
         pthread_join(workers[i], NULL);
     free(workers);
     workers = NULL;
-    nworkers = 0;
+    nworkers = nidle = 0;
 }
+
+/* Background marking aims at PACER_BG_UTILIZATION of the cores: each of
+ * the n dedicated markers (the collector thread when n is 0) marks
+ * `worker_duty` of the time.  Returns the planned utilization. */
+static double plan_workers(int n, int ncpu)
+{
+    int marking = n > 0 ? n : 1;
+    double duty = PACER_BG_UTILIZATION * ncpu / marking;
+    worker_duty = duty < 1 ? duty : 1;
+    return marking * worker_duty / ncpu;
+}
+
+#define MAX_IDLE_WORKERS 4
 
 static int start_threads(int n)
 {
-    workers = calloc(n > 0 ? (size_t)n : 1, sizeof *workers);
+    int want_idle = n > 0 ? plat_ncpu() - 1 : 0;
+    if (want_idle > MAX_IDLE_WORKERS)
+        want_idle = MAX_IDLE_WORKERS;
+    workers = calloc((size_t)(n + want_idle) + 1, sizeof *workers);
     if (!workers)
         return TC_ENOMEM;
     for (nworkers = 0; nworkers < n; nworkers++)
         if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
             break;
-    if (nworkers < n || pthread_create(&collector_thread, NULL, collector_main, NULL) != 0) {
+    for (nidle = 0; nworkers == n && nidle < want_idle; nidle++)
+        if (pthread_create(&workers[n + nidle], NULL, idle_worker_main, NULL) != 0)
+            break;
+    if (nworkers < n || nidle < want_idle ||
+        pthread_create(&collector_thread, NULL, collector_main, NULL) != 0) {
         join_workers();
         return TC_ENOMEM;
     }
@@ -367,6 +431,7 @@ static void stop_threads(void)
     pthread_mutex_unlock(&cyc_lock);
     pthread_join(collector_thread, NULL);
     join_workers();
+    scavenge_stop();
     if (blocked)
         tc_blocking_leave();
     collector_stop = 0;
@@ -403,13 +468,18 @@ int tc_init(const tc_config *cfg)
         sc_init();
         central_init();
         stats_init(plat_now_ns());
-        pacer_init(opt.gc_percent, opt.memory_limit);
+        pacer_init(opt.gc_percent, opt.memory_limit, plan_workers(opt.mark_workers, plat_ncpu()));
         barrier_set_marking(0);
         if (heap_init() != 0)
             err = TC_ENOMEM;
     }
     if (!err && (err = start_threads(opt.mark_workers)) != 0)
         heap_shutdown();
+    if (!err && scavenge_start(opt.scavenge) != 0) {
+        stop_threads();
+        heap_shutdown();
+        err = TC_ENOMEM;
+    }
     if (!err) {
         at_store(&running, 1);
         int aerr = threads_attach();

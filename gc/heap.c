@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "platform.h"
+#include "spanpool.h"
 
 #define MAP_ENTRIES ((size_t)1 << (TC_ADDR_BITS - TC_ARENA_SHIFT))
 #define FREE_EXACT 128 /* free spans of 1..127 pages sit in exact lists */
-#define SPAN_POOL_CHUNK ((size_t)1 << 20)
 
 tc_aword *heap_arena_map;
 
@@ -18,41 +18,15 @@ static tc_arena *arenas;
 static tc_span *free_exact[FREE_EXACT]; /* doubly linked, by npages */
 static tc_span *free_big;               /* npages >= FREE_EXACT */
 static tc_aword inuse_bytes, mapped_bytes;
+static tc_aword released_bytes; /* pages whose released bit is set, in bytes */
+static tc_aword metadata_bytes; /* see heap_metadata_bytes */
+static tc_aword grow_hook;      /* heap_grow_hook_fn or 0 */
+static int in_grow_hook;        /* under heap_lock: the hook is running */
+static tc_aword release_failed; /* a madvise failed: said once */
 
-/* Span structs come from mmapped chunks so shutdown can drop them all. */
-typedef struct pool_chunk { struct pool_chunk *next; } pool_chunk;
-static pool_chunk *pool_chunks;
-static tc_span *pool_free;
-static char *pool_cursor, *pool_end;
-
-static tc_span *span_new(void)
-{
-    tc_span *s = pool_free;
-    if (s) {
-        pool_free = s->next;
-    } else {
-        if (pool_cursor + sizeof(tc_span) > pool_end) {
-            pool_chunk *c = plat_map(SPAN_POOL_CHUNK);
-            if (!c)
-                return NULL;
-            c->next = pool_chunks;
-            pool_chunks = c;
-            pool_cursor = (char *)c + 64;
-            pool_end = (char *)c + SPAN_POOL_CHUNK;
-        }
-        s = (tc_span *)pool_cursor;
-        pool_cursor += sizeof(tc_span);
-    }
-    memset(s, 0, sizeof *s);
-    return s;
-}
-
-static void span_release(tc_span *s)
-{
-    at_store(&s->state, 0);
-    s->next = pool_free;
-    pool_free = s;
-}
+/* Span structs: type-stable memory from gc/spanpool.c (heap_lock held). */
+static tc_span *span_new(void) { return spanpool_alloc(); }
+static void span_release(tc_span *s) { spanpool_free(s); }
 
 int heap_init(void)
 {
@@ -67,21 +41,20 @@ void heap_shutdown(void)
         arenas = a->next;
         plat_unmap((void *)a->base, a->size);
         plat_unmap(a->pages, a->npages * sizeof(tc_aword));
+        free(a->released);
         free(a);
     }
-    while (pool_chunks) {
-        pool_chunk *c = pool_chunks;
-        pool_chunks = c->next;
-        plat_unmap(c, SPAN_POOL_CHUNK);
-    }
+    spanpool_reset();
     plat_unmap(heap_arena_map, MAP_ENTRIES * sizeof(tc_aword));
     heap_arena_map = NULL;
-    pool_free = NULL;
-    pool_cursor = pool_end = NULL;
     memset(free_exact, 0, sizeof free_exact);
     free_big = NULL;
     at_store(&inuse_bytes, 0);
     at_store(&mapped_bytes, 0);
+    at_store(&released_bytes, 0);
+    at_store(&metadata_bytes, 0);
+    at_store(&grow_hook, 0);
+    at_store(&release_failed, 0);
 }
 
 static tc_arena *arena_of(uintptr_t p)
@@ -89,6 +62,40 @@ static tc_arena *arena_of(uintptr_t p)
     if (p >> TC_ADDR_BITS)
         return NULL;
     return at_load_ptr_acquire(&heap_arena_map[p >> TC_ARENA_SHIFT]);
+}
+
+static size_t page_index(const tc_arena *a, uintptr_t addr)
+{
+    return (addr - a->base) >> TC_PAGE_SHIFT;
+}
+
+/* ------------------------------------------------ released-page bitmap */
+
+static int page_released(const tc_arena *a, size_t i)
+{
+    return (int)(a->released[i / 64] >> (i % 64)) & 1;
+}
+
+static size_t count_released(const tc_arena *a, size_t i, size_t n)
+{
+    size_t count = 0;
+    for (size_t end = i + n; i < end; i++)
+        count += (size_t)page_released(a, i);
+    return count;
+}
+
+/* Set the bits of pages [i, i + n) of a to `released`; returns how many
+ * bits changed, which is what the byte count moves by. */
+static size_t set_released(tc_arena *a, size_t i, size_t n, int released)
+{
+    size_t changed = 0;
+    for (size_t end = i + n; i < end; i++) {
+        if (page_released(a, i) != released) {
+            a->released[i / 64] ^= (uint64_t)1 << (i % 64);
+            changed++;
+        }
+    }
+    return changed;
 }
 
 static void map_page(tc_arena *a, uintptr_t page_addr, tc_span *s)
@@ -148,6 +155,23 @@ static tc_span *free_find(size_t npages)
     return best;
 }
 
+static void call_grow_hook(uint64_t bytes)
+{
+    heap_grow_hook_fn fn = (heap_grow_hook_fn)at_load(&grow_hook);
+    if (!fn)
+        return;
+    in_grow_hook = 1;
+    fn(bytes);
+    in_grow_hook = 0;
+}
+
+/* Metadata an arena of npages pages holds: page table, released bitmap,
+ * its record, and (an approximation) one OS page of arena map. */
+static uint64_t arena_metadata(size_t npages)
+{
+    return npages * sizeof(tc_aword) + npages / 8 + sizeof(tc_arena) + 4096;
+}
+
 static int heap_grow(size_t npages)
 {
     size_t bytes = npages * TC_PAGE_SIZE;
@@ -158,16 +182,22 @@ static int heap_grow(size_t npages)
     if (!a)
         return -1;
     a->size = size;
-    a->npages = size >> TC_PAGE_SHIFT;
+    a->npages = size >> TC_PAGE_SHIFT; /* a multiple of 64: whole bitmap words */
     a->pages = plat_map(a->npages * sizeof(tc_aword));
-    void *mem = a->pages ? plat_map_aligned(size, TC_ARENA_SIZE) : NULL;
+    a->released = malloc(a->npages / 8);
+    void *mem = a->pages && a->released ? plat_map_aligned(size, TC_ARENA_SIZE) : NULL;
     tc_span *s = mem ? span_new() : NULL;
     if (!s) {
         plat_unmap(mem, size);
         plat_unmap(a->pages, a->npages * sizeof(tc_aword));
+        free(a->released);
         free(a);
         return -1;
     }
+    /* Fresh MAP_NORESERVE memory holds no RSS until touched. */
+    memset(a->released, 0xff, a->npages / 8);
+    at_add(&released_bytes, size);
+    at_add(&metadata_bytes, arena_metadata(a->npages));
     a->base = (uintptr_t)mem;
     a->next = arenas;
     arenas = a;
@@ -220,6 +250,16 @@ tc_span *heap_reserve_span(size_t npages)
         split_off(s, npages);
         s->next = s->prev = NULL;
         map_span_pages(s, s, 1);
+        /* Its owner will touch every page, so its released pages will be
+         * backed again: the retained heap grows by them.  s is off the free
+         * lists, so the hook cannot release s itself. */
+        tc_arena *a = arena_of(s->base);
+        size_t first = page_index(a, s->base);
+        size_t fresh = count_released(a, first, s->npages);
+        if (fresh)
+            call_grow_hook(fresh * TC_PAGE_SIZE);
+        set_released(a, first, s->npages, 0);
+        at_sub(&released_bytes, fresh * TC_PAGE_SIZE);
         at_add(&inuse_bytes, s->npages * TC_PAGE_SIZE);
         at_store(&s->state, SPAN_RESERVED);
     }
@@ -270,6 +310,192 @@ void heap_free_span(tc_span *s)
 
 uint64_t heap_inuse_bytes(void) { return at_load(&inuse_bytes); }
 uint64_t heap_mapped_bytes(void) { return at_load(&mapped_bytes); }
+uint64_t heap_released_bytes(void) { return at_load(&released_bytes); }
+uint64_t heap_metadata_bytes(void) { return at_load(&metadata_bytes) + spanpool_backed_bytes(); }
+
+uint64_t heap_retained_bytes(void)
+{
+    uint64_t mapped = heap_mapped_bytes(), released = heap_released_bytes();
+    return mapped > released ? mapped - released : 0;
+}
+
+uint64_t heap_free_backed_bytes(void)
+{
+    uint64_t held = heap_inuse_bytes() + heap_released_bytes();
+    uint64_t mapped = heap_mapped_bytes();
+    return mapped > held ? mapped - held : 0;
+}
+
+void heap_set_grow_hook(heap_grow_hook_fn fn) { at_store(&grow_hook, (uintptr_t)fn); }
+
+/* ------------------------------------------------------------ scavenging
+ *
+ * Released pages need no zeroing rule of their own.  Every free span that
+ * holds a backed page is needzero (heap_free_span sets it; only fresh
+ * arena pages, all released, are free with needzero 0), and the allocator
+ * clears needzero memory before anyone reads it: new_small_span memsets
+ * the whole span, and init_object memsets a large object's payload (the
+ * header word is stored; the 8 bytes below slot 0 are never read).  So a
+ * page that comes back zero (MADV_DONTNEED) and one that comes back with
+ * its old bytes (MADV_FREE, not yet taken by the kernel) are both fine. */
+
+/* What one piece may still do, and what it did. */
+typedef struct scav_budget {
+    size_t pages_left, calls_left;
+    int madv_free, failed;
+    uint64_t released;
+} scav_budget;
+
+static size_t pages_for(uint64_t bytes)
+{
+    uint64_t n = bytes / TC_PAGE_SIZE + (bytes % TC_PAGE_SIZE != 0);
+    return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+/* Walk `end` down past the released pages at the top of [lo, end):
+ * returns the end of the highest backed run there, or lo if there is
+ * none.  Whole released bitmap words go at once: a released 64 MiB span
+ * costs 128 loads, which matters because every piece searches afresh. */
+static size_t skip_released_down(const tc_arena *a, size_t lo, size_t end)
+{
+    while (end > lo) {
+        if (end % 64 == 0 && end - 64 >= lo && a->released[end / 64 - 1] == ~(uint64_t)0)
+            end -= 64;
+        else if (page_released(a, end - 1))
+            end--;
+        else
+            break;
+    }
+    return end;
+}
+
+static void release_pages(tc_arena *a, size_t first, size_t n, scav_budget *b)
+{
+    b->calls_left--;
+    if (plat_release((void *)(a->base + first * TC_PAGE_SIZE), n * TC_PAGE_SIZE, b->madv_free)) {
+        if (!at_load(&release_failed)) {
+            at_store(&release_failed, 1);
+            plat_diag("madvise of %zu heap bytes failed; free pages stay backed",
+                      n * TC_PAGE_SIZE);
+        }
+        b->failed = 1;
+        return;
+    }
+    set_released(a, first, n, 1);
+    at_add(&released_bytes, n * TC_PAGE_SIZE);
+    b->pages_left -= n;
+    b->released += n * TC_PAGE_SIZE;
+}
+
+/* Release the backed pages of free span s from the top down, one run of
+ * consecutive backed pages per madvise, within the budget. */
+static void scavenge_span(const tc_span *s, scav_budget *b)
+{
+    tc_arena *a = arena_of(s->base);
+    size_t lo = page_index(a, s->base), end = lo + s->npages;
+    while (b->pages_left && b->calls_left && !b->failed) {
+        end = skip_released_down(a, lo, end);
+        if (end == lo)
+            return;
+        size_t start = end - 1;
+        while (start > lo && end - start < b->pages_left && !page_released(a, start - 1))
+            start--;
+        release_pages(a, start, end - start, b);
+        end = start;
+    }
+}
+
+/* Free lists from the largest spans down: free_big, then the exact lists. */
+static tc_span *scavenge_list(size_t k) { return k ? free_exact[FREE_EXACT - k] : free_big; }
+
+/* heap_lock held. */
+static void scavenge_free_spans(scav_budget *b)
+{
+    /* Exact under the lock: stop as soon as the last backed page is out,
+     * instead of walking every released span after it. */
+    size_t backed = pages_for(heap_free_backed_bytes());
+    if (b->pages_left > backed)
+        b->pages_left = backed;
+    for (size_t k = 0; k < FREE_EXACT; k++) {
+        for (const tc_span *s = scavenge_list(k); s; s = s->next) {
+            if (!b->pages_left || !b->calls_left || b->failed)
+                return;
+            scavenge_span(s, b);
+        }
+    }
+}
+
+uint64_t heap_scavenge(uint64_t bytes, int use_madv_free)
+{
+    uint64_t done = 0;
+    while (done < bytes) {
+        scav_budget b = {.pages_left = pages_for(bytes - done),
+                         .calls_left = HEAP_SCAVENGE_PIECE_CALLS,
+                         .madv_free = use_madv_free};
+        if (b.pages_left > HEAP_SCAVENGE_PIECE_PAGES)
+            b.pages_left = HEAP_SCAVENGE_PIECE_PAGES;
+        pthread_mutex_lock(&heap_lock);
+        scavenge_free_spans(&b);
+        pthread_mutex_unlock(&heap_lock);
+        done += b.released;
+        if (!b.released || b.failed)
+            break; /* nothing backed is free any more */
+    }
+    /* The span structs of spans that coalesced away: pages of them may be
+     * free now too (metadata, not counted in `done`). */
+    pthread_mutex_lock(&heap_lock);
+    spanpool_release_unused();
+    pthread_mutex_unlock(&heap_lock);
+    return done;
+}
+
+uint64_t heap_scavenge_locked(uint64_t bytes, int use_madv_free)
+{
+    if (!in_grow_hook)
+        plat_fatal("heap_scavenge_locked called outside the heap's grow hook");
+    scav_budget b = {.pages_left = pages_for(bytes), .calls_left = SIZE_MAX,
+                     .madv_free = use_madv_free};
+    scavenge_free_spans(&b);
+    return b.released;
+}
+
+/* heap_lock held: the released pages of a, or -1 if an in-use span has one. */
+static int64_t verify_arena(const tc_arena *a)
+{
+    for (size_t i = 0; i < a->npages;) {
+        tc_span *s = at_load_ptr(&a->pages[i]);
+        if (!s) {
+            i++;
+            continue;
+        }
+        size_t first = page_index(a, s->base);
+        if (at_load(&s->state) != SPAN_FREE && count_released(a, first, s->npages)) {
+            plat_diag("heap: the in-use span at %#lx has released pages", (unsigned long)s->base);
+            return -1;
+        }
+        i = first + s->npages;
+    }
+    return (int64_t)count_released(a, 0, a->npages);
+}
+
+int heap_verify_released(void)
+{
+    pthread_mutex_lock(&heap_lock);
+    uint64_t pages = 0;
+    int err = 0;
+    for (tc_arena *a = arenas; a && !err; a = a->next) {
+        int64_t n = verify_arena(a);
+        err = n < 0;
+        pages += n < 0 ? 0 : (uint64_t)n;
+    }
+    if (!err && pages * TC_PAGE_SIZE != heap_released_bytes()) {
+        plat_diag("heap: %llu pages are released, but released_bytes = %llu",
+                  (unsigned long long)pages, (unsigned long long)heap_released_bytes());
+        err = 1;
+    }
+    pthread_mutex_unlock(&heap_lock);
+    return err ? -1 : 0;
+}
 
 void heap_for_each_span(void (*fn)(tc_span *s, void *ctx), void *ctx)
 {

@@ -16,7 +16,15 @@
  * free); the payload follows, so payloads sit at base + 16 + i * slot_size,
  * 16-byte aligned.  A large object is slot 0 of its own span.
  *
- * Locks: heap_lock guards the free-page structures and arena list.  The
+ * Released pages: each arena has a bitmap, one bit per page, 1 = the page
+ * is not backed by memory (never touched since the arena was mapped, or
+ * given back with madvise by heap_scavenge).  Only free pages are ever
+ * released: reserving a span clears its pages' bits.  Bits belong to pages,
+ * not spans, so splitting and coalescing free spans keeps them exact.
+ * mapped = retained + released at every moment (under heap_lock).
+ *
+ * Locks: heap_lock guards the free-page structures, the released bitmaps
+ * and the arena list.  The
  * page map is written under heap_lock with release stores and read without
  * a lock (markers, tc_is_heap_object) with acquire loads.  A span's fields
  * other than the mark bits and state belong to whoever owns the span: the
@@ -70,6 +78,7 @@ typedef struct tc_arena {
     size_t npages;
     struct tc_arena *next;
     tc_aword *pages; /* npages entries: tc_span * or 0 */
+    uint64_t *released; /* npages bits, 1 = page not backed; heap_lock */
 } tc_arena;
 
 int heap_init(void);
@@ -96,6 +105,57 @@ static inline tc_span *heap_span_of(uintptr_t p);
 /* Bytes in in-use spans; bytes mapped for the heap. */
 uint64_t heap_inuse_bytes(void);
 uint64_t heap_mapped_bytes(void);
+/* Mapped bytes not backed by memory (tc_stats.heap_released; pages given
+ * back with MADV_FREE count, though the kernel takes them only when it
+ * needs memory), and mapped bytes that are (mapped - released: heap
+ * memory the collector holds).  Lock-free; each exact, the pair
+ * consistent only under a quiet heap. */
+uint64_t heap_released_bytes(void);
+uint64_t heap_retained_bytes(void);
+/* Free pages still backed: what heap_scavenge could release now
+ * (mapped - in use - released, 0 if a racing update makes it negative). */
+uint64_t heap_free_backed_bytes(void);
+/* An estimate of the collector's own metadata: every span pool chunk
+ * mapped, each arena's page table and released bitmap (whole, though the
+ * OS backs only the parts touched), and 4 KiB of arena map per arena (the
+ * map entries of one arena sit in one or two OS pages; arenas close in
+ * address share them, so this errs high). */
+uint64_t heap_metadata_bytes(void);
+
+/* Most pages heap_scavenge releases per hold of heap_lock, and most
+ * madvise calls: a 2 MiB call took about 0.15 ms (scavenge.c has the
+ * measurements), so a piece holds the lock ~0.15 ms, and ~1 ms at worst
+ * when the free pages are scattered in 8 small runs. */
+#define HEAP_SCAVENGE_PIECE_PAGES 256
+#define HEAP_SCAVENGE_PIECE_CALLS 8
+
+/* Give free, backed pages back to the OS until at least `bytes` were
+ * released or none is left; returns the bytes released.  Largest free
+ * spans first, each from its top: best fit takes small spans before big
+ * ones and cuts a span from its bottom, so those pages are reused last.
+ * Takes heap_lock for one piece at a time (see above), searching afresh
+ * each time.  use_madv_free: MADV_FREE instead of MADV_DONTNEED.  Released
+ * pages need no zeroing rule of their own: free spans are needzero. */
+uint64_t heap_scavenge(uint64_t bytes, int use_madv_free);
+
+/* The grow hook: called whenever the retained heap is about to grow, that
+ * is when heap_reserve_span hands out `bytes` of released pages (those of
+ * a freshly mapped arena included: growing the heap maps released pages
+ * and only reserving them costs memory), with heap_lock held: the place to
+ * make room under a memory limit.  The hook may call heap_scavenge_locked
+ * and the lock-free byte counters, nothing else of the heap.  NULL (the
+ * default, and after heap_shutdown): no hook. */
+typedef void (*heap_grow_hook_fn)(uint64_t bytes);
+void heap_set_grow_hook(heap_grow_hook_fn fn);
+/* heap_scavenge for the grow hook: heap_lock is already held and stays
+ * held, with no bound on the pieces.  Fatal if called outside the hook. */
+uint64_t heap_scavenge_locked(uint64_t bytes, int use_madv_free);
+
+/* Recount the released bitmaps under heap_lock: 0 if they agree with
+ * heap_released_bytes and no page of an in-use span is released; else a
+ * diagnostic and -1.  For tests. */
+int heap_verify_released(void);
+
 /* Call fn on every in-use span (world stopped, or heap quiescent). */
 void heap_for_each_span(void (*fn)(tc_span *s, void *ctx), void *ctx);
 

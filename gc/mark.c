@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "pacer.h"
 #include "platform.h"
 
 /* The global grey list and the gate; see mark.h.  grey_lock guards all
@@ -25,6 +26,7 @@ static int stop_workers;
 static TC_OWN_LINE tc_aword gate_open_flag;
 static TC_OWN_LINE tc_aword nfull;
 static TC_OWN_LINE tc_aword nwaiting_flag;
+static TC_OWN_LINE tc_aword assist_hungry; /* an assist found no work to take */
 tc_aword mark_black_allocation;
 static TC_OWN_LINE tc_aword marked_bytes, marked_objects;
 
@@ -91,10 +93,22 @@ static grey_chunk *take_full(void)
 }
 
 int mark_has_global_work(void) { return at_load(&nfull) != 0; }
+int mark_gate_is_open(void) { return at_load(&gate_open_flag) != 0; }
 
 void mark_visitor_init(tc_visitor *v, int mode)
 {
     *v = (tc_visitor){.mode = mode, .root_kind = "roots"};
+}
+
+/* Publish what the visitor marked: the cycle's counts and the pacer's
+ * scan work (markers do this as they go, so assists see progress). */
+static void flush_counts(tc_visitor *v)
+{
+    if (v->mode == VISIT_MARK && (v->bytes || v->objects)) {
+        mark_add_counts(v->bytes, v->objects);
+        pacer_note_scan(v->bytes, v->background);
+    }
+    v->bytes = v->objects = 0;
 }
 
 void mark_visitor_done(tc_visitor *v)
@@ -106,9 +120,7 @@ void mark_visitor_done(tc_visitor *v)
             put_empty(v->chunk);
     }
     v->chunk = NULL;
-    if (v->mode == VISIT_MARK && (v->bytes || v->objects))
-        mark_add_counts(v->bytes, v->objects);
-    v->bytes = v->objects = 0;
+    flush_counts(v);
 }
 
 static void push_grey(tc_visitor *v, void *item)
@@ -136,13 +148,15 @@ static void *pop_grey(tc_visitor *v)
     return full->items[--full->n];
 }
 
-/* Idle workers wait while this marker has a chunk of work to itself: give
- * them half of it. */
+/* Idle workers or assists wait while this marker has a chunk of work to
+ * itself: give them half of it. */
 static void share_work(tc_visitor *v)
 {
     grey_chunk *c = v->chunk;
-    if (!c || c->n < 8 || !at_load(&nwaiting_flag) || at_load(&nfull))
+    if (!c || c->n < 8 || at_load(&nfull) ||
+        !(at_load(&nwaiting_flag) || at_load(&assist_hungry)))
         return;
+    at_store(&assist_hungry, 0);
     grey_chunk *half = chunk_get_empty();
     size_t keep = c->n / 2;
     half->n = c->n - keep;
@@ -314,14 +328,18 @@ int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
     return 1;
 }
 
-/* A worker's drain: until no work is left or the gate closes. */
-static void drain_while_open(tc_visitor *v)
+/* A worker's drain: until no work is left, the gate closes or the
+ * deadline passes (a fractional worker's slice). */
+static void drain_while_open(tc_visitor *v, uint64_t deadline_ns)
 {
     void *item;
     for (unsigned n = 1; (item = pop_grey(v)) != NULL; n++) {
         scan_item(v, item);
         if (n % CHECK_EVERY == 0) {
+            flush_counts(v);
             if (!at_load(&gate_open_flag))
+                break;
+            if (deadline_ns != UINT64_MAX && plat_now_ns() >= deadline_ns)
                 break;
             share_work(v);
         }
@@ -329,22 +347,81 @@ static void drain_while_open(tc_visitor *v)
     mark_visitor_done(v);
 }
 
-/* grey_lock held: take a chunk and drain it (dropping the lock meanwhile). */
-static void drain_one_chunk_locked(tc_aword *cpu_ns)
+/* grey_lock held: the caller stops holding grey work. */
+static void leave_busy_locked(void)
 {
+    nbusy--;
+    if (!nbusy && coordinator_waiting)
+        pthread_cond_signal(&idle_cond);
+}
+
+/* grey_lock held: take a chunk and drain it (dropping the lock meanwhile)
+ * as a background marker, adding the CPU used to *cpu_ns. */
+static void drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline_ns)
+{
+    tc_visitor v;
+    mark_visitor_init(&v, VISIT_MARK);
+    v.background = 1;
+    v.chunk = take_full_locked();
+    nbusy++;
+    pthread_mutex_unlock(&grey_lock);
+    uint64_t cpu0 = plat_thread_cpu_ns();
+    drain_while_open(&v, deadline_ns);
+    uint64_t cpu = plat_thread_cpu_ns() - cpu0;
+    at_add(cpu_ns, cpu);
+    if (!idle)
+        pacer_note_gc_cpu(cpu);
+    pthread_mutex_lock(&grey_lock);
+    leave_busy_locked();
+}
+
+/* grey_lock held: one burst of background marking, then, for a
+ * fractional marker, a rest long enough to keep its share at `duty`. */
+static void mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
+{
+    uint64_t t0 = plat_now_ns();
+    drain_one_chunk_locked(cpu_ns, idle, duty < 1 ? t0 + MARK_SLICE_NS : UINT64_MAX);
+    if (duty >= 1)
+        return;
+    uint64_t busy = plat_now_ns() - t0;
+    pthread_mutex_unlock(&grey_lock);
+    plat_sleep_ns((uint64_t)((double)busy * (1 - duty) / duty));
+    pthread_mutex_lock(&grey_lock);
+}
+
+#define ASSIST_CHECK_EVERY 8 /* assists keep to a tighter time cap */
+
+uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&grey_lock);
+    if (!gate_open || !grey_full) {
+        if (gate_open)
+            at_store(&assist_hungry, 1);
+        pthread_mutex_unlock(&grey_lock);
+        return 0;
+    }
     tc_visitor v;
     mark_visitor_init(&v, VISIT_MARK);
     v.chunk = take_full_locked();
     nbusy++;
     pthread_mutex_unlock(&grey_lock);
-    uint64_t cpu0 = cpu_ns ? plat_thread_cpu_ns() : 0;
-    drain_while_open(&v);
-    if (cpu_ns)
-        at_add(cpu_ns, plat_thread_cpu_ns() - cpu0);
+    uint64_t done = 0;
+    void *item;
+    for (unsigned n = 1; (item = pop_grey(&v)) != NULL; n++) {
+        scan_item(&v, item);
+        if (n % ASSIST_CHECK_EVERY == 0) {
+            done += v.bytes;
+            flush_counts(&v);
+            if (done >= work || plat_now_ns() >= deadline_ns)
+                break;
+        }
+    }
+    done += v.bytes;
+    mark_visitor_done(&v);
     pthread_mutex_lock(&grey_lock);
-    nbusy--;
-    if (!nbusy && coordinator_waiting)
-        pthread_cond_signal(&idle_cond);
+    leave_busy_locked();
+    pthread_mutex_unlock(&grey_lock);
+    return done;
 }
 
 static void set_gate_locked(int open)
@@ -355,13 +432,13 @@ static void set_gate_locked(int open)
         pthread_cond_broadcast(&work_cond);
 }
 
-void mark_concurrent(int help)
+void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
 {
     pthread_mutex_lock(&grey_lock);
     set_gate_locked(1);
     for (;;) {
         if (help && grey_full) {
-            drain_one_chunk_locked(NULL);
+            mark_burst_locked(cpu_ns, duty, 0);
             continue;
         }
         if (!nbusy && !grey_full)
@@ -374,7 +451,7 @@ void mark_concurrent(int help)
     pthread_mutex_unlock(&grey_lock);
 }
 
-void mark_worker_loop(tc_aword *cpu_ns)
+void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
 {
     pthread_mutex_lock(&grey_lock);
     for (;;) {
@@ -387,7 +464,7 @@ void mark_worker_loop(tc_aword *cpu_ns)
         }
         if (stop_workers)
             break;
-        drain_one_chunk_locked(cpu_ns);
+        mark_burst_locked(cpu_ns, duty, idle);
     }
     pthread_mutex_unlock(&grey_lock);
 }
@@ -449,6 +526,7 @@ void mark_reset(void)
     at_store(&gate_open_flag, 0);
     at_store(&nfull, 0);
     at_store(&nwaiting_flag, 0);
+    at_store(&assist_hungry, 0);
     pthread_mutex_unlock(&grey_lock);
     uint64_t bytes, objects;
     mark_take_counts(&bytes, &objects);

@@ -53,6 +53,7 @@ enum visit_mode { VISIT_MARK = 1, VISIT_CHECK = 2 };
 
 struct tc_visitor {
     int mode;
+    int background;        /* a mark worker: its scan work is assist credit */
     grey_chunk *chunk;
     uint64_t bytes, objects, roots;
     const void *current;   /* object being scanned, NULL for roots */
@@ -73,15 +74,29 @@ void mark_visitor_done(tc_visitor *v);
 
 /* Open the gate, wake the workers, and wait until no grey work is left
  * outside the mutators' barrier buffers; close the gate and return.
- * help: the caller marks too (used when there are no mark workers). */
-void mark_concurrent(int help);
+ * help: the caller marks too (used when there are no mark workers), at
+ * `duty` (see mark_worker_loop), adding its CPU to *cpu_ns. */
+void mark_concurrent(int help, double duty, tc_aword *cpu_ns);
 /* A mark worker's life: wait for grey work while the gate is open, drain
- * it, repeat; returns when mark_stop_workers() is called.  cpu_ns, if not
- * NULL, is incremented (atomically) by the CPU spent marking. */
-void mark_worker_loop(tc_aword *cpu_ns);
+ * it, repeat; returns when mark_stop_workers() is called.  cpu_ns is
+ * incremented (atomically) by the CPU spent marking; unless `idle` (an
+ * idle-priority worker, using CPU nobody else wanted), the pacer's CPU
+ * limiter counts it too.  duty < 1 makes a
+ * fractional worker: after each burst of MARK_SLICE_NS at most it sleeps
+ * so that it marks `duty` of the time; 1 marks while there is work. */
+void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle);
+#define MARK_SLICE_NS 1000000
+
+/* A mutator assist: take grey work from the global list (only while the
+ * gate is open) and mark until `work` bytes are marked, `deadline_ns`
+ * passes, or no work is left to take.  Returns the bytes marked.  An
+ * assist that finds none asks busy markers to share theirs. */
+uint64_t mark_assist(uint64_t work, uint64_t deadline_ns);
 void mark_stop_workers(void);
 /* Nonzero if grey chunks wait on the global list. */
 int mark_has_global_work(void);
+/* Nonzero between the pauses of a cycle while markers may take work. */
+int mark_gate_is_open(void);
 
 /* Turn black allocation on/off (world stopped). */
 void mark_set_black_allocation(int on);

@@ -77,6 +77,17 @@ int options_parse_bytes(const char *s, int64_t *out)
     return -1;
 }
 
+int options_parse_scavenge(const char *s, int *out)
+{
+    static const char *const names[] = {"off", "dontneed", "free"};
+    for (int i = 0; s && i < 3; i++)
+        if (strcasecmp(s, names[i]) == 0) {
+            *out = i; /* TC_SCAVENGE_OFF, _DONTNEED, _FREE in order */
+            return 0;
+        }
+    return -1;
+}
+
 static void warn_env(const char *name, const char *value, const char *why, const char *used)
 {
     plat_diag("%s=\"%s\" ignored: %s; using %s", name, value, why, used);
@@ -116,6 +127,13 @@ static void env_workers(int *field)
     const char *s = getenv("TRICOLOR_MARK_WORKERS");
     if (s && options_parse_count(s, field))
         warn_env("TRICOLOR_MARK_WORKERS", s, "expected an integer from 0 to 1024", "the default");
+}
+
+static void env_scavenge(int *field)
+{
+    const char *s = getenv("TRICOLOR_SCAVENGE");
+    if (s && options_parse_scavenge(s, field))
+        warn_env("TRICOLOR_SCAVENGE", s, "expected off, dontneed or free", "dontneed");
 }
 
 /* TRICOLOR_DEBUG=name=value,...: each value 0 or 1. */
@@ -166,9 +184,12 @@ static int take_int(const char *name, int v, int lo, int hi, int *dst)
     return 0;
 }
 
+/* TC_CONFIG_MAGIC of tricolor 0.1, whose tc_config ends before `scavenge`. */
+#define TC_CONFIG_MAGIC_V1 0x74726963u
+
 static int take_config(const tc_config *c, tc_options *o)
 {
-    if (c->magic != TC_CONFIG_MAGIC) {
+    if (c->magic != TC_CONFIG_MAGIC && c->magic != TC_CONFIG_MAGIC_V1) {
         plat_diag("tc_init: tc_config was not initialised with TC_CONFIG_INIT");
         return TC_EINVAL;
     }
@@ -180,6 +201,8 @@ static int take_config(const tc_config *c, tc_options *o)
     err |= take_int("debug_checkmark", c->debug_checkmark, 0, 1, &o->checkmark);
     err |= take_int("debug_poison", c->debug_poison, 0, 1, &o->poison);
     err |= take_int("debug_stoptheworld", c->debug_stoptheworld, 0, 1, &o->stoptheworld);
+    if (c->magic == TC_CONFIG_MAGIC) /* the field exists */
+        err |= take_int("scavenge", c->scavenge, TC_SCAVENGE_OFF, TC_SCAVENGE_FREE, &o->scavenge);
     if (c->memory_limit != TC_UNSET) {
         if (c->memory_limit <= 0) {
             plat_diag("tc_init: tc_config.memory_limit = %lld must be > 0 (INT64_MAX: no limit)",
@@ -199,11 +222,13 @@ int options_resolve(const tc_config *cfg)
         .memory_limit = INT64_MAX,
         .trace = TC_TRACE_OFF,
         .mark_workers = default_mark_workers(),
+        .scavenge = TC_SCAVENGE_DONTNEED,
     };
     env_percent(&o.gc_percent);
     env_limit(&o.memory_limit);
     env_trace(&o.trace);
     env_workers(&o.mark_workers);
+    env_scavenge(&o.scavenge);
     env_debug(&o);
     if (cfg) {
         int err = take_config(cfg, &o);

@@ -17,6 +17,7 @@ typedef struct tc_options {
     int trace;            /* TC_TRACE_* */
     int mark_workers;
     int verify, checkmark, poison, stoptheworld;
+    int scavenge;         /* TC_SCAVENGE_* */
 } tc_options;
 
 extern tc_options opt;
@@ -28,5 +29,6 @@ int options_resolve(const tc_config *cfg);
 int options_parse_percent(const char *s, int *out);
 int options_parse_bytes(const char *s, int64_t *out);
 int options_parse_count(const char *s, int *out);
+int options_parse_scavenge(const char *s, int *out);
 
 #endif

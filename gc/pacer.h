@@ -1,12 +1,27 @@
 /*
- * pacer.h — when to start a cycle.
+ * pacer.h — when to start a cycle, and who pays for marking.
  *
- * The heap in use is estimated as Go estimates heapLive: bytes marked by
- * the last cycle, plus every free slot handed to a thread cache (counted
- * when handed out, uncounted when the cache returns it unused) and every
- * large object.  A cycle starts when the estimate reaches the trigger.
- * Goal = marked x (1 + GC percent / 100), at least 4 MiB, lowered to the
- * memory limit.  With marking inside the pause the trigger is the goal.
+ * Two layers.  The *model* (pacer_model_*) is pure arithmetic over a
+ * struct: no clocks, no atomics, no threads, so tests drive it with a
+ * simulated allocator and scanner.  The *runtime* (everything else) holds
+ * one model under pacer_lock and the per-cycle counters the allocator and
+ * the markers update lock-free.  docs/design.md §10 has the equations.
+ *
+ * Heap in use ("heap live") is estimated as Go estimates heapLive: bytes
+ * marked by the last cycle, plus every free slot handed to a thread cache
+ * (counted when handed out, uncounted when the cache returns it unused) and
+ * every large object.  "marked" below is what the markers found live:
+ * objects allocated (black) during the cycle are in the heap afterwards
+ * but not in the goal's base, so the floating garbage of one cycle does
+ * not inflate the next one's goal.
+ *
+ *   goal     = max(4 MiB, marked x (1 + GC percent / 100)), lowered to
+ *              what the memory limit allows (limit - overhead, minus 3%
+ *              headroom), but never below marked + 1 MiB
+ *   trigger  = goal - runway, runway = consmark x (1 - u)/u x marked,
+ *              clamped to 70..95% of the way from marked to goal
+ *   assists  while marking, each allocated byte owes `ratio` bytes of scan
+ *              work, ratio = scan work left / heap left before the goal
  */
 #ifndef TC_PACER_H
 #define TC_PACER_H
@@ -14,17 +29,131 @@
 #include <stdint.h>
 
 #define TC_MIN_HEAP_GOAL ((uint64_t)4 << 20)
+/* Background marking's target share of all cores (Go: 25%). */
+#define PACER_BG_UTILIZATION 0.25
+/* The trigger lies this far between the marked heap and the goal. */
+#define PACER_TRIGGER_MIN 0.70
+#define PACER_TRIGGER_MAX 0.95
+/* Cycles of allocation/scan history the runway takes the maximum over. */
+#define PACER_HISTORY 4
+/* The memory limit's goal keeps this much headroom below the limit. */
+#define PACER_LIMIT_HEADROOM_PERCENT 3
+#define PACER_LIMIT_MIN_GROWTH ((uint64_t)1 << 20)
+/* Past the goal, assists aim at goal x 1.1 (Go's "hard goal"). */
+#define PACER_HARD_GOAL_FACTOR 1.1
+/* Past goal x 2 ("the ceiling"), an allocation assists until its debt is
+ * paid: the per-allocation time cap no longer applies. */
+#define PACER_CEILING_FACTOR 2
+/* An assist pays at least this much scan work at once (amortises it). */
+#define PACER_ASSIST_PREPAY ((int64_t)64 << 10)
+/* No allocation assists longer than this below the ceiling. */
+#define PACER_ASSIST_MAX_NS 500000
+/* GC CPU limiter: a leaky bucket of this many ns per core; GC CPU fills
+ * it, mutator CPU drains it; while full, assists are suspended. */
+#define PACER_LIMITER_CAPACITY_NS 200000000ull
+#define PACER_LIMITER_MAX_FRACTION 0.5
 
-void pacer_init(int gc_percent, int64_t memory_limit);
+/* ------------------------------------------------------------- the model */
+
+typedef struct pacer_model {
+    /* Settings. */
+    int gc_percent;          /* < 0: off */
+    int64_t memory_limit;    /* INT64_MAX: none */
+    double bg_utilization;   /* planned background marking share, 0..1 */
+    /* Learned from the cycles so far. */
+    uint64_t heap_marked;    /* live bytes the last cycle's markers found:
+                                its scan work, objects allocated black
+                                during it not included */
+    uint64_t overhead;       /* memory held outside the heap estimate */
+    double consmark[PACER_HISTORY]; /* allocation/scan ratios, newest first */
+    int nconsmark;
+    /* Results of pacer_model_update. */
+    uint64_t goal, trigger;
+} pacer_model;
+
+/* What one cycle measured, for pacer_model_end_cycle. */
+typedef struct pacer_cycle {
+    uint64_t heap_trigger;   /* heap live when the cycle started */
+    uint64_t heap_end;       /* heap live at mark termination */
+    uint64_t heap_marked;    /* heap in use after it: marked + black */
+    uint64_t scan_work;      /* bytes the markers marked */
+    uint64_t mark_wall_ns;   /* pause 1 end to mark termination */
+    uint64_t mark_cpu_ns;    /* dedicated workers' + assists' CPU */
+    uint64_t idle_cpu_ns;    /* idle-priority workers' CPU */
+    int ncpu;
+} pacer_cycle;
+
+void pacer_model_init(pacer_model *m, int gc_percent, int64_t memory_limit,
+                      double bg_utilization);
+/* Goal and trigger from the settings and what was learned. */
+void pacer_model_update(pacer_model *m);
+uint64_t pacer_model_goal(const pacer_model *m);
+/* A cycle ended: learn its allocation/scan ratio, adopt its marked heap. */
+void pacer_model_end_cycle(pacer_model *m, const pacer_cycle *c);
+/* The allocation/scan ratio a cycle shows (0 if it measured too little). */
+double pacer_model_consmark(const pacer_cycle *c);
+/* Scan work owed per allocated byte, with `scan_left` work left and the
+ * heap at `heap_live`, aiming at `goal` (past it, at goal x 1.1). */
+double pacer_model_assist_ratio(uint64_t goal, uint64_t heap_live, uint64_t scan_left);
+/* The ratio a cycle's assists use (Go's rules): aim at `goal` with the
+ * expected scan work; once more than that has been scanned, the live heap
+ * grew: assume everything in use at the cycle's start (`scan_max`) may be
+ * live and push the goal back in proportion, scan_max + (goal - scan_max)
+ * x scan_max / scan_expected, at most to `hard_goal`; past the goal,
+ * likewise assume the worst, and owe at least PACER_ASSIST_PREPAY. */
+double pacer_model_assist(uint64_t goal, uint64_t hard_goal, uint64_t heap_live,
+                          uint64_t scan_expected, uint64_t scan_max, uint64_t scan_done);
+/* The goal a cycle falls back to when its live heap grew. */
+uint64_t pacer_model_hard_goal(const pacer_model *m);
+
+/* The CPU limiter's bucket.  Feed it, over an interval, the CPU time the
+ * whole process had (wall x cores) and what GC used of it. */
+typedef struct pacer_limiter {
+    double fill_ns, capacity_ns;
+    int full;
+} pacer_limiter;
+
+void pacer_limiter_init(pacer_limiter *l, int ncpu);
+void pacer_limiter_feed(pacer_limiter *l, uint64_t total_cpu_ns, uint64_t gc_cpu_ns);
+
+/* ------------------------------------------------------------ the runtime */
+
+void pacer_init(int gc_percent, int64_t memory_limit, double bg_utilization);
 void pacer_note_allocated(uint64_t bytes);
 void pacer_note_unused(uint64_t bytes);
 int pacer_should_trigger(void);
-/* Mark termination: the cycle marked `marked` bytes. */
-void pacer_end_cycle(uint64_t marked);
 
+/* Pause 1: a cycle starts marking; assists may begin. */
+void pacer_start_cycle(void);
+/* Pause 2: marking ended.  c->heap_trigger and c->scan_work etc. come from
+ * the runtime's own counters when zero; see collector.c. */
+void pacer_end_cycle(pacer_cycle *c);
+/* After sweeping: memory held outside the heap estimate changed. */
+void pacer_set_overhead(uint64_t bytes);
+
+/* Markers report scan work: bytes of objects they marked.  background: a
+ * mark worker (its work becomes credit that assists may take). */
+void pacer_note_scan(uint64_t bytes, int background);
+/* Any GC CPU, for the limiter (workers, assists, pauses, sweeping). */
+void pacer_note_gc_cpu(uint64_t ns);
+
+/* Charge the calling thread for `bytes` just allocated while marking, and
+ * make it pay: steal background credit, else mark.  Never longer than
+ * PACER_ASSIST_MAX_NS unless the heap is past the ceiling.  Cheap when not
+ * marking. */
+struct tc_thread;
+void pacer_assist(struct tc_thread *t, uint64_t bytes);
+/* Assist CPU this cycle so far, and take it (resets). */
+uint64_t pacer_take_cycle_assist_ns(void);
+/* Nonzero if the CPU limiter suspended an assist this cycle. */
+int pacer_take_cycle_limited(void);
+
+int pacer_marking(void);
+int pacer_limiter_full(void);
 uint64_t pacer_heap_estimate(void);
 uint64_t pacer_goal(void);
 uint64_t pacer_trigger(void);
+uint64_t pacer_cycle_trigger(void); /* heap live when this/last cycle began */
 int pacer_gc_percent(void);
 int64_t pacer_memory_limit(void);
 

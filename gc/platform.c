@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomics.h"
+
 static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
@@ -63,6 +65,29 @@ void plat_unmap(void *p, size_t size)
         munmap(p, size);
 }
 
+/* Set once MADV_FREE failed with EINVAL where MADV_DONTNEED worked: the
+ * kernel predates MADV_FREE, so stop asking. */
+static tc_aword madv_free_missing;
+
+int plat_release(void *p, size_t size, int use_madv_free)
+{
+#ifdef MADV_FREE
+    if (use_madv_free && !at_load(&madv_free_missing)) {
+        if (madvise(p, size, MADV_FREE) == 0)
+            return 0;
+        if (errno != EINVAL)
+            return -1;
+        if (madvise(p, size, MADV_DONTNEED) != 0)
+            return -1; /* EINVAL was about the range, not MADV_FREE */
+        at_store(&madv_free_missing, 1);
+        return 0;
+    }
+#else
+    (void)use_madv_free;
+#endif
+    return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : -1;
+}
+
 static void vdiag(const char *fmt, va_list ap)
 {
     char line[1024];
@@ -90,4 +115,10 @@ void plat_fatal(const char *fmt, ...)
     vdiag(fmt, ap);
     va_end(ap);
     abort();
+}
+
+size_t plat_os_page_size(void)
+{
+    long n = sysconf(_SC_PAGESIZE);
+    return n > 0 ? (size_t)n : 4096;
 }

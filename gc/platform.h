@@ -22,6 +22,16 @@ void *plat_map_aligned(size_t size, size_t align);
 /* Map zero-filled memory with no alignment promise beyond the OS page. */
 void *plat_map(size_t size);
 void plat_unmap(void *p, size_t size);
+/* Give the OS back the memory behind [p, p + size) (page aligned), keeping
+ * the mapping: madvise(MADV_DONTNEED), after which the range reads as
+ * zero, or with use_madv_free madvise(MADV_FREE), after which each page
+ * reads as zero or as its old bytes until written (the kernel takes it
+ * only under memory pressure, so RSS falls only then).  MADV_FREE falls
+ * back to DONTNEED where the kernel lacks it (EINVAL, before Linux 4.5).
+ * 0, or -1 if the kernel refused (e.g. size not a multiple of its page). */
+int plat_release(void *p, size_t size, int use_madv_free);
+/* The OS page size in bytes. */
+size_t plat_os_page_size(void);
 
 /* "tricolor: <message>\n" on stderr, written with one write(2). */
 void plat_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -10,13 +10,15 @@
 #include "heap.h"
 #include "pacer.h"
 #include "platform.h"
+#include "scavenge.h"
 #include "threads.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t init_ns;
 static uint64_t num_pauses, pause_total, pause_max;
 static uint64_t pause_ring[TC_PAUSE_RING], pause_end_ring[TC_PAUSE_RING];
-static uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep, cpu_barrier;
+static uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep, cpu_barrier, cpu_idle;
+static uint64_t last_cycle_assist;
 static uint64_t last_cycles, last_marked, last_objects;
 static tc_cycle_fn cycle_fn;
 static void *cycle_ctx;
@@ -33,7 +35,8 @@ void stats_reset(void)
     num_pauses = pause_total = pause_max = 0;
     memset(pause_ring, 0, sizeof pause_ring);
     memset(pause_end_ring, 0, sizeof pause_end_ring);
-    cpu_stw = cpu_background = cpu_assist = cpu_sweep = cpu_barrier = 0;
+    cpu_stw = cpu_background = cpu_assist = cpu_sweep = cpu_barrier = cpu_idle = 0;
+    last_cycle_assist = 0;
     last_cycles = last_marked = last_objects = 0;
     cycle_fn = NULL;
     cycle_ctx = NULL;
@@ -73,6 +76,22 @@ void stats_add_cpu_barrier(uint64_t ns)
 {
     pthread_mutex_lock(&stats_lock);
     cpu_barrier += ns;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+/* Once per cycle, with that cycle's assist CPU. */
+void stats_add_cpu_assist(uint64_t ns)
+{
+    pthread_mutex_lock(&stats_lock);
+    cpu_assist += ns;
+    last_cycle_assist = ns;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+void stats_add_cpu_idle(uint64_t ns)
+{
+    pthread_mutex_lock(&stats_lock);
+    cpu_idle += ns;
     pthread_mutex_unlock(&stats_lock);
 }
 
@@ -119,10 +138,16 @@ void tc_read_stats(tc_stats *out)
     out->gc_cpu_stw_ns = cpu_stw;
     out->gc_cpu_barrier_ns = cpu_barrier;
     out->gc_cpu_fraction = cpu_fraction_locked(now);
+    out->last_cycle_assist_ns = last_cycle_assist;
+    out->gc_cpu_idle_ns = cpu_idle;
     pthread_mutex_unlock(&stats_lock);
     out->heap_inuse = heap_inuse_bytes();
     out->heap_mapped = heap_mapped_bytes();
-    out->heap_released = 0;
+    out->heap_released = heap_released_bytes();
+    out->sys_bytes = heap_retained_bytes() + heap_metadata_bytes();
+    out->scavenged_bytes = scavenge_released_total();
+    out->gc_cpu_scavenge_ns = scavenge_cpu_ns();
+    out->gc_cpu_limited = pacer_limiter_full();
     out->heap_goal = pacer_goal();
     out->next_gc_trigger = pacer_trigger();
     out->gc_percent = pacer_gc_percent();
@@ -153,15 +178,17 @@ static int format_json(const tc_cycle_info *c, char *buf, size_t len)
         "\"pause_ns\":%" PRIu64 ",\"tts_ns\":%" PRIu64 ",\"tts_split_ns\":{\"stw1\":%" PRIu64
         ",\"stw2\":%" PRIu64 "},"
         "\"mark_term_attempts\":%d,"
-        "\"heap\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"marked\":%" PRIu64
-        ",\"goal\":%" PRIu64 "},\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
-        ",\"workers\":%d,\"forced\":%s}\n",
+        "\"heap\":{\"trigger\":%" PRIu64 ",\"start\":%" PRIu64 ",\"end\":%" PRIu64
+        ",\"marked\":%" PRIu64 ",\"goal\":%" PRIu64 ",\"released\":%" PRIu64 "},"
+        "\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
+        ",\"workers\":%d,\"forced\":%s,\"cpu_limited\":%s}\n",
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction, c->stw1_ns, c->mark_ns,
         c->stw2_ns, c->sweep_ns, c->sweep_term_ns, c->mark_start_ns, c->mark_term_ns,
         c->cpu_stw_ns, c->cpu_background_ns, c->cpu_assist_ns, c->cpu_idle_ns, c->cpu_sweep_ns,
         c->cpu_barrier_ns, c->pause_ns, c->tts_ns, c->tts1_ns, c->tts2_ns, c->mark_term_attempts,
-        c->heap_start, c->heap_end, c->heap_marked, c->heap_goal, c->objects_marked, c->roots,
-        c->mark_workers, c->forced ? "true" : "false");
+        c->heap_trigger, c->heap_start, c->heap_end, c->heap_marked, c->heap_goal,
+        c->heap_released, c->objects_marked, c->roots, c->mark_workers,
+        c->forced ? "true" : "false", c->cpu_limited ? "true" : "false");
 }
 
 /* The goal in MiB, or "no" when GC percent is off and there is no limit. */
@@ -175,20 +202,22 @@ static const char *goal_text(uint64_t goal, char *buf, size_t len)
 
 int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
 {
-    char goal[32];
+    char goal[32], trig[32];
     if (json)
         return format_json(c, buf, len);
     return snprintf(
         buf, len,
         "tc %" PRIu64 " @%.3fs %.0f%%: %.3f+%.3f+%.3f+%.3f ms clock, "
         "%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %.3f ms barrier, %.1f->%.1f->%.1f MiB, "
-        "%s MiB goal, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s\n",
+        "%s MiB goal, %s MiB trigger, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s%s\n",
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction * 100, ms(c->stw1_ns),
         ms(c->mark_ns), ms(c->stw2_ns), ms(c->sweep_ns), ms(c->cpu_stw_ns),
         ms(c->cpu_assist_ns), ms(c->cpu_background_ns), ms(c->cpu_idle_ns),
         ms(c->cpu_sweep_ns), ms(c->cpu_barrier_ns), mib(c->heap_start), mib(c->heap_end),
-        mib(c->heap_marked), goal_text(c->heap_goal, goal, sizeof goal), ms(c->tts1_ns), ms(c->tts2_ns),
-        c->mark_term_attempts, c->roots, c->mark_workers, c->forced ? " (forced)" : "");
+        mib(c->heap_marked), goal_text(c->heap_goal, goal, sizeof goal),
+        goal_text(c->heap_trigger, trig, sizeof trig), ms(c->tts1_ns), ms(c->tts2_ns),
+        c->mark_term_attempts, c->roots, c->mark_workers, c->forced ? " (forced)" : "",
+        c->cpu_limited ? " (cpu limited)" : "");
 }
 
 void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)

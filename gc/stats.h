@@ -22,6 +22,8 @@ void stats_record_pause(uint64_t pause_ns, uint64_t end_ns, uint64_t cpu_ns);
 void stats_add_cpu_background(uint64_t ns);
 void stats_add_cpu_sweep(uint64_t ns);
 void stats_add_cpu_barrier(uint64_t ns);
+void stats_add_cpu_assist(uint64_t ns);
+void stats_add_cpu_idle(uint64_t ns);
 void stats_set_last_cycle(uint64_t cycles, uint64_t marked, uint64_t objects);
 double stats_gc_cpu_fraction(uint64_t now_ns);
 

@@ -52,6 +52,12 @@ typedef struct tc_thread {
     size_t nscanners, scanners_cap;
     void *barrier_buf[TC_BARRIER_BUF]; /* old values awaiting shading */
     size_t barrier_n;
+    /* Assists (pacer.c): scan work paid ahead (> 0) or owed (< 0) in the
+     * cycle assist_cycle; owner only.  assist_ns: CPU spent assisting
+     * since attach; the owner writes, tc_thread_assist_ns reads. */
+    int64_t assist_credit;
+    uint64_t assist_cycle;
+    tc_aword assist_ns;
 } tc_thread;
 
 /* Initial-exec TLS: one instruction to reach, where the default model of

@@ -62,7 +62,19 @@ const char *tc_strerror(int err);
 /* tc_config.trace values. */
 enum { TC_TRACE_OFF = 0, TC_TRACE_TEXT = 1, TC_TRACE_JSON = 2 };
 
-#define TC_CONFIG_MAGIC 0x74726963u /* "tric" */
+/* tc_config.scavenge values: how free heap pages go back to the OS. */
+enum {
+    TC_SCAVENGE_OFF = 0,      /* never (until tc_shutdown) */
+    TC_SCAVENGE_DONTNEED = 1, /* madvise(MADV_DONTNEED): RSS falls at once */
+    TC_SCAVENGE_FREE = 2      /* madvise(MADV_FREE): the kernel takes the
+                                 pages when it needs memory; cheaper, but
+                                 RSS falls only then */
+};
+
+/* Identifies the layout of tc_config a program was compiled with; the
+ * library also accepts 0x74726963 ("tric"), the layout without
+ * `scavenge`, from programs built against tricolor 0.1. */
+#define TC_CONFIG_MAGIC 0x74726332u /* "trc2" */
 
 typedef struct tc_config {
     unsigned magic;       /* must be TC_CONFIG_MAGIC: use TC_CONFIG_INIT */
@@ -74,12 +86,13 @@ typedef struct tc_config {
     int debug_checkmark;  /* 0 or 1: re-mark and compare at mark termination */
     int debug_poison;     /* 0 or 1: fill freed objects with 0xdb bytes */
     int debug_stoptheworld; /* 0 or 1: mark entirely inside the pause */
+    int scavenge;         /* TC_SCAVENGE_*; default TC_SCAVENGE_DONTNEED */
 } tc_config;
 
 /* Every field unset.  Write:  tc_config c = TC_CONFIG_INIT; c.gc_percent = 50; */
 #define TC_CONFIG_INIT                                                        \
     { TC_CONFIG_MAGIC, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET,      \
-      TC_UNSET, TC_UNSET, TC_UNSET }
+      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -348,12 +361,23 @@ void tc_blocking_leave(void);
 void tc_collect(void);
 
 /* Set GC percent (negative = off); returns the previous value (negative if
- * it was off).  Takes effect from the next trigger computation.  Any thread. */
+ * it was off).  The goal and trigger are recomputed at once, so the next
+ * cycle starts by the new setting; a cycle already marking keeps the goal
+ * it started with.  Any thread. */
 int tc_set_gc_percent(int percent);
 
 /* Set the soft memory limit in bytes (INT64_MAX = none); returns the
- * previous.  A value <= 0 is ignored and only returns the current one. */
+ * previous.  A value <= 0 is ignored and only returns the current one.
+ * The limit bounds all memory the collector holds (tc_stats.sys_bytes):
+ * near it the heap goal tightens, free pages go back to the OS before the
+ * heap grows, and GC CPU stays capped, so a limit the live heap cannot fit
+ * in is overshot rather than turning into back-to-back stalls.  Exceeding
+ * it never fails an allocation.  Any thread. */
 int64_t tc_set_memory_limit(int64_t bytes);
+
+/* CPU the calling thread has spent in mutator assists (marking on behalf
+ * of its own allocations) since it attached.  Any attached thread. */
+uint64_t tc_thread_assist_ns(void);
 
 /* ------------------------------------------------------------ observability */
 
@@ -367,7 +391,8 @@ typedef struct tc_stats {
     uint64_t objects_live;     /* objects marked by the last cycle */
     uint64_t heap_inuse;       /* bytes in spans holding objects */
     uint64_t heap_mapped;      /* bytes of heap address space mapped */
-    uint64_t heap_released;    /* mapped bytes returned to the OS */
+    uint64_t heap_released;    /* mapped bytes not backed by memory (never
+                                  touched, or returned to the OS) */
     uint64_t heap_goal;        /* heap size at which marking should end */
     uint64_t next_gc_trigger;  /* heap size that starts the next cycle */
     uint64_t pause_total_ns;   /* every stop-the-world pause, summed */
@@ -382,6 +407,18 @@ typedef struct tc_stats {
     int gc_percent;                /* current, negative = off */
     int64_t memory_limit;          /* current, INT64_MAX = none */
     uint64_t gc_cpu_barrier_ns;    /* CPU mutators spent flushing barrier buffers */
+    /* Since the pacer: */
+    uint64_t last_cycle_assist_ns; /* assist CPU of the last completed cycle */
+    uint64_t gc_cpu_idle_ns;       /* CPU of idle-priority mark workers (not in
+                                      gc_cpu_fraction: it used idle cores) */
+    uint64_t gc_cpu_scavenge_ns;   /* CPU of returning pages to the OS (the
+                                      scavenger thread, and allocating threads
+                                      making room under the memory limit) */
+    uint64_t sys_bytes;            /* all memory the collector holds: heap
+                                      pages not released + metadata; what the
+                                      memory limit bounds */
+    uint64_t scavenged_bytes;      /* bytes returned to the OS, ever */
+    int gc_cpu_limited;            /* 1 while the GC CPU limiter suspends assists */
 } tc_stats;
 
 /* Fill *out with a consistent snapshot.  Any thread. */
@@ -404,8 +441,8 @@ typedef struct tc_cycle_info {
     uint64_t cpu_stw_ns;           /* CPU inside the pauses */
     uint64_t cpu_background_ns;    /* CPU of background marking */
     uint64_t cpu_assist_ns;        /* CPU of assists */
-    uint64_t cpu_idle_ns;          /* idle-priority marking CPU (0: every
-                                      worker is a dedicated thread) */
+    uint64_t cpu_idle_ns;          /* CPU of idle-priority mark workers,
+                                      which run only on otherwise idle cores */
     uint64_t cpu_sweep_ns;         /* CPU of sweeping */
     uint64_t heap_start;           /* heap in use when the cycle started */
     uint64_t heap_end;             /* heap in use when marking ended */
@@ -425,6 +462,15 @@ typedef struct tc_cycle_info {
                                       buffers during marking */
     int mark_term_attempts;        /* mark-termination pauses; > 1 when one found
                                       grey work left and marking resumed */
+    /* Since the pacer: */
+    uint64_t heap_trigger;         /* the trigger the pacer had set for this
+                                      cycle (heap_start may be below it if
+                                      forced, above it by allocation while
+                                      the cycle was being started) */
+    uint64_t heap_released;        /* heap bytes not backed by memory after
+                                      this cycle's sweep */
+    int cpu_limited;               /* 1 if the GC CPU limiter suspended an
+                                      assist during this cycle */
 } tc_cycle_info;
 
 typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);

@@ -9,6 +9,7 @@
 #include "test_util.h"
 
 #include "options.h"
+#include "scavenge.h"
 
 static const char *const env_vars[] = {
     "TRICOLOR_GC_PERCENT", "TRICOLOR_MEMORY_LIMIT", "TRICOLOR_TRACE",
@@ -482,6 +483,255 @@ static void init_twice(void **state)
     assert_int_equal(read_stats().cycles, 0);
 }
 
+/* ------------------------------------------- since the pacer: scavenging */
+
+#include <stddef.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The existing tests' env list predates TRICOLOR_SCAVENGE: clear it too. */
+static int setup_env_scavenge(void **state)
+{
+    setup_env(state);
+    unsetenv("TRICOLOR_SCAVENGE");
+    return 0;
+}
+
+static int teardown_env_scavenge(void **state)
+{
+    teardown_env(state);
+    unsetenv("TRICOLOR_SCAVENGE");
+    return 0;
+}
+
+/* The mode resolved, and the mode the scavenger was started with. */
+static void expect_scavenge_mode(int mode)
+{
+    assert_int_equal(opt.scavenge, mode);
+    assert_int_equal(scavenge_mode(), mode);
+}
+
+static void parse_scavenge(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int mode;
+    } good[] = {
+        {"off", TC_SCAVENGE_OFF}, {"OFF", TC_SCAVENGE_OFF}, {"Off", TC_SCAVENGE_OFF},
+        {"dontneed", TC_SCAVENGE_DONTNEED}, {"DONTNEED", TC_SCAVENGE_DONTNEED},
+        {"DontNeed", TC_SCAVENGE_DONTNEED}, {"free", TC_SCAVENGE_FREE},
+        {"FREE", TC_SCAVENGE_FREE}, {"fReE", TC_SCAVENGE_FREE},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int v = -77;
+        if (options_parse_scavenge(good[i].s, &v) != 0 || v != good[i].mode)
+            fail_msg("options_parse_scavenge(\"%s\") gave %d, expected %d", good[i].s, v,
+                     good[i].mode);
+    }
+    static const char *const bad[] = {"", "0", "1", "2", "no", "madv_free", "dont_need",
+                                      "dontneed ", " free", "offf", "fre", "MADV_DONTNEED"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int v = 4242;
+        if (options_parse_scavenge(bad[i], &v) != -1)
+            fail_msg("options_parse_scavenge(\"%s\") accepted it (%d)", bad[i], v);
+        assert_int_equal(v, 4242);
+    }
+    int v = 4242;
+    assert_int_equal(options_parse_scavenge(NULL, &v), -1);
+    assert_int_equal(v, 4242);
+}
+
+static void env_scavenge(void **state)
+{
+    (void)state;
+    /* No variable: the default, dontneed. */
+    init_quietly(NULL);
+    expect_scavenge_mode(TC_SCAVENGE_DONTNEED);
+    tc_shutdown();
+    static const struct {
+        const char *s;
+        int mode;
+    } good[] = {
+        {"off", TC_SCAVENGE_OFF}, {"Free", TC_SCAVENGE_FREE}, {"DONTNEED", TC_SCAVENGE_DONTNEED},
+        {"OFF", TC_SCAVENGE_OFF}, {"free", TC_SCAVENGE_FREE}, {"dontneed", TC_SCAVENGE_DONTNEED},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        setenv("TRICOLOR_SCAVENGE", good[i].s, 1);
+        init_quietly(NULL);
+        expect_scavenge_mode(good[i].mode);
+        tc_shutdown();
+    }
+}
+
+static void env_scavenge_bad(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"bogus", "1", "madv_free", "dont-need"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_one_warning("TRICOLOR_SCAVENGE", bad[i]);
+        expect_scavenge_mode(TC_SCAVENGE_DONTNEED);
+        tc_shutdown();
+    }
+    /* Set but empty: bad too, one warning. */
+    setenv("TRICOLOR_SCAVENGE", "", 1);
+    int r;
+    char *out = init_captured(NULL, &r);
+    assert_int_equal(r, TC_OK);
+    if (count_lines(out) != 1 || !strstr(out, "TRICOLOR_SCAVENGE"))
+        fail_msg("TRICOLOR_SCAVENGE=\"\": expected one warning, got \"%s\"", out);
+    free(out);
+    expect_scavenge_mode(TC_SCAVENGE_DONTNEED);
+}
+
+static void config_scavenge(void **state)
+{
+    (void)state;
+    /* A set field wins over the environment, either way round. */
+    setenv("TRICOLOR_SCAVENGE", "off", 1);
+    tc_config c = TC_CONFIG_INIT;
+    c.scavenge = TC_SCAVENGE_FREE;
+    init_quietly(&c);
+    expect_scavenge_mode(TC_SCAVENGE_FREE);
+    tc_shutdown();
+    setenv("TRICOLOR_SCAVENGE", "free", 1);
+    c.scavenge = TC_SCAVENGE_OFF;
+    init_quietly(&c);
+    expect_scavenge_mode(TC_SCAVENGE_OFF);
+    tc_shutdown();
+    c.scavenge = TC_SCAVENGE_DONTNEED;
+    init_quietly(&c);
+    expect_scavenge_mode(TC_SCAVENGE_DONTNEED);
+    tc_shutdown();
+    /* Unset: the environment's. */
+    c.scavenge = TC_UNSET;
+    init_quietly(&c);
+    expect_scavenge_mode(TC_SCAVENGE_FREE);
+    tc_shutdown();
+    unsetenv("TRICOLOR_SCAVENGE");
+
+    /* Out of range: TC_EINVAL, one diagnostic naming the field, and the
+     * collector stays stopped. */
+    static const int bad[] = {-1, 3, 99, TC_UNSET + 1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tc_config b = TC_CONFIG_INIT;
+        b.scavenge = bad[i];
+        int r;
+        char *out = init_captured(&b, &r);
+        if (r != TC_EINVAL)
+            fail_msg("tc_config.scavenge = %d: tc_init returned %d, expected TC_EINVAL", bad[i],
+                     r);
+        if (count_lines(out) != 1 || !strstr(out, "scavenge"))
+            fail_msg("tc_config.scavenge = %d: expected one diagnostic naming the field, got "
+                     "\"%s\"", bad[i], out);
+        free(out);
+        assert_int_equal(scavenge_mode(), -1);
+        expect_stopped_then_init_works();
+    }
+}
+
+/* tricolor 0.1's tc_config: the same fields up to debug_stoptheworld, no
+ * scavenge, and magic 0x74726963. */
+#define TC_CONFIG_MAGIC_V1 0x74726963u
+#define V1_CONFIG_SIZE offsetof(tc_config, scavenge)
+
+static void config_old_layout(void **state)
+{
+    (void)state;
+    /* In a full-size struct with an invalid scavenge: not read. */
+    setenv("TRICOLOR_SCAVENGE", "off", 1);
+    tc_config c = TC_CONFIG_INIT;
+    c.magic = TC_CONFIG_MAGIC_V1;
+    c.gc_percent = 150;
+    c.scavenge = 99;
+    init_quietly(&c);
+    assert_int_equal(read_stats().gc_percent, 150); /* the fields before are read */
+    expect_scavenge_mode(TC_SCAVENGE_OFF);          /* the environment's, not 99 */
+    tc_shutdown();
+    unsetenv("TRICOLOR_SCAVENGE");
+
+    /* As a 0.1 program passes it: the struct ends where scavenge would
+     * start, and here an inaccessible page begins, so reading it crashes. */
+    long page = sysconf(_SC_PAGESIZE);
+    char *mem = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    assert_true(mem != MAP_FAILED);
+    assert_int_equal(mprotect(mem + page, (size_t)page, PROT_NONE), 0);
+    tc_config v1 = TC_CONFIG_INIT;
+    v1.magic = TC_CONFIG_MAGIC_V1;
+    v1.gc_percent = 70;
+    v1.mark_workers = 0;
+    char *at = mem + page - V1_CONFIG_SIZE;
+    assert_true((uintptr_t)at % _Alignof(tc_config) == 0);
+    memcpy(at, &v1, V1_CONFIG_SIZE);
+    init_quietly((const tc_config *)(void *)at);
+    assert_int_equal(read_stats().gc_percent, 70);
+    assert_int_equal(opt.mark_workers, 0);
+    expect_scavenge_mode(TC_SCAVENGE_DONTNEED);
+    tc_shutdown();
+    munmap(mem, 2 * (size_t)page);
+}
+
+/* GC percent off with a memory limit: the goal comes from the limit alone,
+ * (limit - overhead) less 3%, where the overhead is 0 until a cycle has
+ * measured it; the trigger is 70% of the way there (no history). */
+static void env_gc_off_with_limit(void **state)
+{
+    (void)state;
+    setenv("TRICOLOR_GC_PERCENT", "off", 1);
+    setenv("TRICOLOR_MEMORY_LIMIT", "256MiB", 1);
+    init_quietly(NULL);
+    tc_stats st = read_stats();
+    const uint64_t limit = (uint64_t)256 << 20;
+    const uint64_t goal = limit - limit / 100 * 3;
+    assert_true(st.gc_percent < 0);
+    assert_int_equal(st.memory_limit, (int64_t)limit);
+    assert_int_equal(st.heap_goal, goal);
+    assert_int_equal(st.next_gc_trigger, (uint64_t)(0.7 * (double)goal));
+    /* After a cycle the overhead (metadata, fragmentation) is known and
+     * lowers the goal a little (an object, so that there is some). */
+    assert_non_null(tc_alloc(&tu_leaf_type, 100));
+    tc_collect();
+    st = read_stats();
+    assert_true(st.heap_goal < goal);
+    assert_true(st.heap_goal > goal - (goal >> 3));
+    tc_shutdown();
+    /* Off and no limit: no goal, no trigger. */
+    unsetenv("TRICOLOR_MEMORY_LIMIT");
+    init_quietly(NULL);
+    st = read_stats();
+    assert_int_equal(st.heap_goal, UINT64_MAX);
+    assert_int_equal(st.next_gc_trigger, UINT64_MAX);
+}
+
+/* Units through the environment, and "none" in any case. */
+static void env_memory_limit_units(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t v;
+    } good[] = {
+        {"1GiB", (int64_t)1 << 30}, {"512KiB", 512 << 10}, {"100B", 100},
+        {"2TiB", (int64_t)2 << 40}, {"NONE", INT64_MAX}, {"None", INT64_MAX},
+        {"8388607TiB", (int64_t)8388607 << 40},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        setenv("TRICOLOR_MEMORY_LIMIT", good[i].s, 1);
+        init_quietly(NULL);
+        if (read_stats().memory_limit != good[i].v)
+            fail_msg("TRICOLOR_MEMORY_LIMIT=%s gave %lld", good[i].s,
+                     (long long)read_stats().memory_limit);
+        tc_shutdown();
+    }
+    static const char *const bad[] = {"512mib", "1 GiB", "1GB", "1.5GiB", "-1MiB", "0B"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_one_warning("TRICOLOR_MEMORY_LIMIT", bad[i]);
+        assert_int_equal(read_stats().memory_limit, INT64_MAX);
+        tc_shutdown();
+    }
+}
+
 int main(void)
 {
     clear_env();
@@ -500,6 +750,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(config_out_of_range, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(config_bad_with_env, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(init_twice, setup_env, teardown_env),
+        cmocka_unit_test(parse_scavenge),
+        cmocka_unit_test_setup_teardown(env_scavenge, setup_env_scavenge, teardown_env_scavenge),
+        cmocka_unit_test_setup_teardown(env_scavenge_bad, setup_env_scavenge,
+                                        teardown_env_scavenge),
+        cmocka_unit_test_setup_teardown(config_scavenge, setup_env_scavenge,
+                                        teardown_env_scavenge),
+        cmocka_unit_test_setup_teardown(config_old_layout, setup_env_scavenge,
+                                        teardown_env_scavenge),
+        cmocka_unit_test_setup_teardown(env_gc_off_with_limit, setup_env_scavenge,
+                                        teardown_env_scavenge),
+        cmocka_unit_test_setup_teardown(env_memory_limit_units, setup_env_scavenge,
+                                        teardown_env_scavenge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
