@@ -284,6 +284,25 @@ static inline void bk_pause_summary(bk_pauses *out)
 #endif
 }
 
+/* ========================================================== arguments */
+
+/* "usage: argv0 usage" on stderr, exit status 2. */
+static inline void bk_usage(const char *argv0, const char *usage)
+{
+    fprintf(stderr, "usage: %s %s\n", argv0, usage);
+    exit(2);
+}
+
+/* s as a decimal in [lo, hi]; anything else: bk_usage. */
+static inline long bk_arg(const char *s, long lo, long hi, const char *argv0, const char *usage)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+        bk_usage(argv0, usage);
+    return v;
+}
+
 /* ===================================================== timing and results */
 
 static uint64_t bk__wall0_ns, bk__cpu0_us;

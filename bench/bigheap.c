@@ -265,30 +265,16 @@ static void collector_fields(char *extra, size_t cap)
 
 /* ---------------------------------------------------------------- main */
 
-static void usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [DEPTH [NTREES]]   (DEPTH 1..%d, default 22; NTREES >= 0, "
-                    "default 4000)\n", argv0, MAX_DEPTH);
-    exit(2);
-}
-
-static long parse_arg(const char *s, long lo, long hi, const char *argv0)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        usage(argv0);
-    return v;
-}
+#define USAGE "[DEPTH [NTREES]]   (DEPTH 1..26, default 22; NTREES >= 0, default 4000)"
 
 static double ms(uint64_t ns) { return ns / 1e6; }
 
 int main(int argc, char **argv)
 {
     if (argc > 3)
-        usage(argv[0]);
-    int depth = argc > 1 ? (int)parse_arg(argv[1], 1, MAX_DEPTH, argv[0]) : 22;
-    long ntrees = argc > 2 ? parse_arg(argv[2], 0, 100000000, argv[0]) : 4000;
+        bk_usage(argv[0], USAGE);
+    int depth = argc > 1 ? (int)bk_arg(argv[1], 1, MAX_DEPTH, argv[0], USAGE) : 22;
+    long ntrees = argc > 2 ? bk_arg(argv[2], 0, 100000000, argv[0], USAGE) : 4000;
 
     mmu_log gaps; /* malloc'd: outside the GC heap */
     mmu_log_init(&gaps, MMU_LOG_CAP);

@@ -51,20 +51,7 @@ enum { MSG_SIZE = 1024 };
 BK_PTR_TYPE(ring_type, "ring");
 BK_LEAF_TYPE(msg_type, "message");
 
-static void usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [NMSG [WINDOW]]   (defaults 1000000 200000)\n", argv0);
-    exit(2);
-}
-
-static long parse_arg(const char *s, long lo, long hi, const char *argv0)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        usage(argv0);
-    return v;
-}
+#define USAGE "[NMSG [WINDOW]]   (defaults 1000000 200000)"
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -85,9 +72,9 @@ static unsigned char msg_byte(long i) { return (unsigned char)(i & 0xff); }
 int main(int argc, char **argv)
 {
     if (argc > 3)
-        usage(argv[0]);
-    long nmsg = argc > 1 ? parse_arg(argv[1], 1, 1000000000, argv[0]) : 1000000;
-    long window = argc > 2 ? parse_arg(argv[2], 1, 100000000, argv[0]) : 200000;
+        bk_usage(argv[0], USAGE);
+    long nmsg = argc > 1 ? bk_arg(argv[1], 1, 1000000000, argv[0], USAGE) : 1000000;
+    long window = argc > 2 ? bk_arg(argv[2], 1, 100000000, argv[0], USAGE) : 200000;
 
     /* Outside the GC heap: neither collector scans or counts them.  The
      * latency array is touched now so that its page faults do not land
