@@ -42,7 +42,8 @@ tc_span *span_list_pop(span_list *l);
 void span_list_append(span_list *to, span_list *from);
 
 /* A swept span of class c with a free slot, sweeping unswept ones on the
- * way (lazy sweeping); NULL if none: the caller gets a new span. */
+ * way (lazy sweeping, at most 100 of them); NULL if none: the caller gets
+ * a new span. */
 tc_span *central_take(unsigned c);
 /* Return a swept span (from a cache) to partial or full. */
 void central_put(tc_span *s);

@@ -1,0 +1,72 @@
+/* test_central.c — lazy sweeping by allocators has a budget: central_take
+ * sweeps at most 100 unswept spans before giving up (the caller then takes
+ * a fresh span), so one allocation never sweeps a whole live structure's
+ * worth of full spans. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "test_util.h"
+
+#include "alloc.h"
+#include "central.h"
+#include "sizeclass.h"
+#include "sweep.h"
+
+enum { NSPANS = 300, BUDGET = 100 };
+
+/* Mark every slot in use of every span on l, as a cycle that found them
+ * all live would have. */
+static void mark_all_in_use(span_list *l)
+{
+    for (tc_span *s = l->head; s; s = s->next)
+        for (unsigned w = 0; w < TC_BITWORDS; w++)
+            at_store(&s->markbits[w], ~s->allocbits[w]);
+}
+
+static void budget_bounds_lazy_sweep(void **state)
+{
+    (void)state;
+    /* GC off: no cycle, so the collector thread sweeps nothing meanwhile. */
+    assert_true(tc_set_gc_percent(TC_GC_OFF) >= 0);
+    unsigned c = sc_class_of(sizeof(tu_pair) + TC_HEADER_SIZE);
+    size_t per_span = sc_table[c].nelems, n = NSPANS * per_span;
+    void **keep = malloc(n * sizeof *keep); /* only the spans matter here */
+    assert_non_null(keep);
+    for (size_t i = 0; i < n; i++)
+        keep[i] = tc_alloc(&tu_pair_type, sizeof(tu_pair));
+    alloc_flush_cache(thread_self()); /* the last span goes back too */
+
+    central *ce = &centrals[c];
+    pthread_mutex_lock(&ce->lock);
+    assert_true(ce->full.n >= NSPANS);
+    mark_all_in_use(&ce->full);
+    pthread_mutex_unlock(&ce->lock);
+    sweep_begin_cycle(1);
+    size_t unswept = ce->unswept.n, full = ce->full.n;
+    assert_true(unswept >= NSPANS);
+    assert_int_equal(full, 0);
+
+    /* Every unswept span is full: central_take sweeps exactly the budget,
+     * files them as full, and finds nothing. */
+    assert_null(central_take(c));
+    assert_int_equal(ce->unswept.n, unswept - BUDGET);
+    assert_int_equal(ce->full.n, BUDGET);
+    assert_null(central_take(c));
+    assert_int_equal(ce->unswept.n, unswept - 2 * BUDGET);
+
+    /* The rest is swept (as the background sweep would) and every object
+     * survived: the marks said live. */
+    sweep_finish();
+    assert_int_equal(ce->unswept.n, 0);
+    for (size_t i = 0; i < n; i++)
+        assert_true(tc_is_heap_object(keep[i]));
+    free(keep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(budget_bounds_lazy_sweep, tu_setup, tu_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
