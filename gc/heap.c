@@ -444,7 +444,7 @@ uint64_t heap_scavenge(uint64_t bytes, int use_madv_free)
     /* The span structs of spans that coalesced away: pages of them may be
      * free now too (metadata, not counted in `done`). */
     pthread_mutex_lock(&heap_lock);
-    spanpool_release_unused();
+    spanpool_release_unused(HEAP_SCAVENGE_PIECE_CALLS);
     pthread_mutex_unlock(&heap_lock);
     return done;
 }

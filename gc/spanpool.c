@@ -105,12 +105,12 @@ void spanpool_free(tc_span *s)
 
 static int releasable(const chunk *c, size_t p) { return !c->page_users[p] && !page_is_released(c, p); }
 
-/* Release each run of releasable pages of c with one madvise: a call costs
- * about as much for one page as for many. */
-static uint64_t release_chunk(chunk *c)
+/* Release each run of releasable pages of c with one madvise (a call
+ * costs about as much for one page as for many), while *calls lasts. */
+static uint64_t release_chunk(chunk *c, int *calls)
 {
     uint64_t done = 0;
-    for (size_t p = 0; p < CHUNK_PAGES;) {
+    for (size_t p = 0; p < CHUNK_PAGES && *calls > 0;) {
         if (!releasable(c, p)) {
             p++;
             continue;
@@ -118,6 +118,7 @@ static uint64_t release_chunk(chunk *c)
         size_t end = p;
         while (end < CHUNK_PAGES && releasable(c, end))
             end++;
+        --*calls;
         if (plat_release(c->mem + p * OS_PAGE, (end - p) * OS_PAGE, 0) == 0) {
             for (size_t q = p; q < end; q++)
                 c->released[q / 64] |= (uint64_t)1 << (q % 64);
@@ -128,15 +129,15 @@ static uint64_t release_chunk(chunk *c)
     return done;
 }
 
-uint64_t spanpool_release_unused(void)
+uint64_t spanpool_release_unused(int max_calls)
 {
     if (can_release < 0)
         can_release = plat_os_page_size() == OS_PAGE;
     if (!can_release)
         return 0;
     uint64_t done = 0;
-    for (chunk *c = chunks; c; c = c->next)
-        done += release_chunk(c);
+    for (chunk *c = chunks; c && max_calls > 0; c = c->next)
+        done += release_chunk(c, &max_calls);
     at_sub(&backed_bytes, done);
     return done;
 }

@@ -30,9 +30,10 @@
 tc_span *spanpool_alloc(void);
 /* Give s back: its state becomes 0 at once (lock-free readers). */
 void spanpool_free(tc_span *s);
-/* Return to the OS every page that holds only free structs; returns the
- * bytes released. */
-uint64_t spanpool_release_unused(void);
+/* Return to the OS pages that hold only free structs, in at most
+ * max_calls madvise calls (each run of such pages is one call: this
+ * bounds the time heap_lock is held); returns the bytes released. */
+uint64_t spanpool_release_unused(int max_calls);
 /* Bytes of pool memory backed by the OS (touched and not released). */
 uint64_t spanpool_backed_bytes(void);
 /* Unmap everything (heap_shutdown). */

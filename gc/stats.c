@@ -58,26 +58,18 @@ void stats_record_pause(uint64_t ns, uint64_t end, uint64_t cpu)
     pthread_mutex_unlock(&stats_lock);
 }
 
-void stats_add_cpu_background(uint64_t ns)
+/* Add ns to one of the CPU counters above (stats_lock). */
+static void add_cpu(uint64_t *counter, uint64_t ns)
 {
     pthread_mutex_lock(&stats_lock);
-    cpu_background += ns;
+    *counter += ns;
     pthread_mutex_unlock(&stats_lock);
 }
 
-void stats_add_cpu_sweep(uint64_t ns)
-{
-    pthread_mutex_lock(&stats_lock);
-    cpu_sweep += ns;
-    pthread_mutex_unlock(&stats_lock);
-}
-
-void stats_add_cpu_barrier(uint64_t ns)
-{
-    pthread_mutex_lock(&stats_lock);
-    cpu_barrier += ns;
-    pthread_mutex_unlock(&stats_lock);
-}
+void stats_add_cpu_background(uint64_t ns) { add_cpu(&cpu_background, ns); }
+void stats_add_cpu_sweep(uint64_t ns) { add_cpu(&cpu_sweep, ns); }
+void stats_add_cpu_barrier(uint64_t ns) { add_cpu(&cpu_barrier, ns); }
+void stats_add_cpu_idle(uint64_t ns) { add_cpu(&cpu_idle, ns); }
 
 /* Once per cycle, with that cycle's assist CPU. */
 void stats_add_cpu_assist(uint64_t ns)
@@ -85,13 +77,6 @@ void stats_add_cpu_assist(uint64_t ns)
     pthread_mutex_lock(&stats_lock);
     cpu_assist += ns;
     last_cycle_assist = ns;
-    pthread_mutex_unlock(&stats_lock);
-}
-
-void stats_add_cpu_idle(uint64_t ns)
-{
-    pthread_mutex_lock(&stats_lock);
-    cpu_idle += ns;
     pthread_mutex_unlock(&stats_lock);
 }
 
