@@ -221,6 +221,15 @@ static void publish_locked(void)
     at_store(&memory_limit, (uintptr_t)model.memory_limit);
 }
 
+/* What one cycle accumulates, zeroed when the next one starts. */
+static void reset_cycle_counters(void)
+{
+    at_store(&scan_done, 0);
+    at_store(&bg_credit, 0);
+    at_store(&cycle_assist_ns, 0);
+    at_store(&cycle_limited, 0);
+}
+
 void pacer_init(int pct, int64_t limit, double bg_utilization)
 {
     pthread_mutex_lock(&pacer_lock);
@@ -231,9 +240,7 @@ void pacer_init(int pct, int64_t limit, double bg_utilization)
     at_store(&marking, 0);
     at_store(&cycle_number, 0);
     at_store(&cycle_trigger, 0);
-    at_store(&scan_done, 0);
-    at_store(&bg_credit, 0);
-    at_store(&cycle_assist_ns, 0);
+    reset_cycle_counters();
     at_store(&gc_cpu_total, 0);
     ncpu = plat_ncpu();
     pthread_mutex_lock(&limiter_lock);
@@ -259,10 +266,7 @@ void pacer_start_cycle(void)
     at_store(&scan_expected, model.heap_marked ? model.heap_marked : live);
     pthread_mutex_unlock(&pacer_lock);
     at_store(&cycle_trigger, live);
-    at_store(&scan_done, 0);
-    at_store(&bg_credit, 0);
-    at_store(&cycle_assist_ns, 0);
-    at_store(&cycle_limited, 0);
+    reset_cycle_counters();
     at_add(&cycle_number, 1);
     at_store_seq(&marking, 1);
 }
