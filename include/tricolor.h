@@ -81,7 +81,8 @@ typedef struct tc_config {
     int gc_percent;       /* >= 0, or TC_GC_OFF; default 100 */
     int64_t memory_limit; /* bytes, > 0; INT64_MAX = no limit (default) */
     int trace;            /* TC_TRACE_OFF / _TEXT / _JSON; default off */
-    int mark_workers;     /* >= 0 background mark threads; default by cores */
+    int mark_workers;     /* >= 0 dedicated mark threads (together they
+                             mark 25% of the cores); default by cores */
     int debug_verify;     /* 0 or 1: check arguments and references */
     int debug_checkmark;  /* 0 or 1: re-mark and compare at mark termination */
     int debug_poison;     /* 0 or 1: fill freed objects with 0xdb bytes */
@@ -451,7 +452,9 @@ typedef struct tc_cycle_info {
     uint64_t heap_goal;            /* the goal this cycle aimed for */
     uint64_t roots;                /* root slots and scanner calls visited */
     double gc_cpu_fraction;        /* since init, at the end of this cycle */
-    int mark_workers;              /* threads that marked */
+    int mark_workers;              /* dedicated mark workers (1 when the
+                                      collector thread marks); idle-priority
+                                      workers are not counted */
     int forced;                    /* 1 if from tc_collect */
     /* Each pause measured from the stop request to the restart. */
     uint64_t stw1_ns;              /* pause 1: sweep termination + mark start */
