@@ -334,6 +334,7 @@ static void run_cycle(uint64_t number, int forced)
 static void *collector_main(void *arg)
 {
     (void)arg;
+    plat_name_thread("tc-collector");
     pthread_mutex_lock(&cyc_lock);
     while (!collector_stop) {
         uint64_t next = at_load(&cycles_started) + 1;
@@ -355,6 +356,7 @@ static void *collector_main(void *arg)
 static void *worker_main(void *arg)
 {
     (void)arg;
+    plat_name_thread("tc-mark");
     mark_worker_loop(&worker_cpu_ns, worker_duty, 0);
     return NULL;
 }
@@ -365,6 +367,7 @@ static void *worker_main(void *arg)
 static void *idle_worker_main(void *arg)
 {
     (void)arg;
+    plat_name_thread("tc-mark-idle");
     struct sched_param sp = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     mark_worker_loop(&idle_cpu_ns, 1, 1);

@@ -56,6 +56,7 @@ struct tc_visitor {
     int background;        /* a mark worker: its scan work is assist credit */
     grey_chunk *chunk;
     uint64_t bytes, objects, roots;
+    uint64_t visits;       /* words visited: the unit of marking work */
     const void *current;   /* object being scanned, NULL for roots */
     const char *root_kind; /* which roots, when current is NULL */
 };

@@ -3,6 +3,7 @@
 #include "platform.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,4 +122,9 @@ size_t plat_os_page_size(void)
 {
     long n = sysconf(_SC_PAGESIZE);
     return n > 0 ? (size_t)n : 4096;
+}
+
+void plat_name_thread(const char *name)
+{
+    pthread_setname_np(pthread_self(), name);
 }

@@ -30,6 +30,9 @@ void plat_unmap(void *p, size_t size);
  * back to DONTNEED where the kernel lacks it (EINVAL, before Linux 4.5).
  * 0, or -1 if the kernel refused (e.g. size not a multiple of its page). */
 int plat_release(void *p, size_t size, int use_madv_free);
+/* Name the calling thread (at most 15 characters), for top -H, perf and
+ * debuggers; does nothing where unsupported. */
+void plat_name_thread(const char *name);
 /* The OS page size in bytes. */
 size_t plat_os_page_size(void);
 

@@ -169,6 +169,7 @@ static void wait_until(uint64_t until, int wakeable)
 
 static void *scavenger_main(void *arg)
 {
+    plat_name_thread("tc-scavenge");
     int madv_free = (int)(intptr_t)arg == SCAVENGE_FREE;
     int64_t credit = BANK_NS; /* CPU ns it may still use; see scavenge.h */
     uint64_t last = plat_now_ns();
