@@ -151,8 +151,7 @@ static tc_span *refill(tc_thread *t, unsigned c)
         t->cache[c] = s;
         uint64_t bytes = (uint64_t)(s->nelems - s->alloc_count) * s->slot_size;
         pacer_note_allocated(bytes);
-        if (pacer_marking())
-            pacer_assist(t, bytes);
+        pacer_assist(t, bytes);
     }
     return s;
 }
@@ -198,8 +197,7 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     heap_publish_span(s, SPAN_LARGE);
     void *payload = init_object(t, s, 0, type);
     pacer_note_allocated(npages * TC_PAGE_SIZE);
-    if (pacer_marking())
-        pacer_assist(t, npages * TC_PAGE_SIZE);
+    pacer_assist(t, npages * TC_PAGE_SIZE);
     central *ce = &centrals[0];
     pthread_mutex_lock(&ce->lock);
     span_list_push(&ce->full, s);

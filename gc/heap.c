@@ -24,9 +24,6 @@ static tc_aword grow_hook;      /* heap_grow_hook_fn or 0 */
 static int in_grow_hook;        /* under heap_lock: the hook is running */
 static tc_aword release_failed; /* a madvise failed: said once */
 
-/* Span structs: type-stable memory from gc/spanpool.c (heap_lock held). */
-static tc_span *span_new(void) { return spanpool_alloc(); }
-static void span_release(tc_span *s) { spanpool_free(s); }
 
 int heap_init(void)
 {
@@ -186,7 +183,7 @@ static int heap_grow(size_t npages)
     a->pages = plat_map(a->npages * sizeof(tc_aword));
     a->released = malloc(a->npages / 8);
     void *mem = a->pages && a->released ? plat_map_aligned(size, TC_ARENA_SIZE) : NULL;
-    tc_span *s = mem ? span_new() : NULL;
+    tc_span *s = mem ? spanpool_alloc() : NULL;
     if (!s) {
         plat_unmap(mem, size);
         plat_unmap(a->pages, a->npages * sizeof(tc_aword));
@@ -217,7 +214,7 @@ static void split_off(tc_span *s, size_t npages)
 {
     if (s->npages == npages)
         return;
-    tc_span *rest = span_new();
+    tc_span *rest = spanpool_alloc();
     if (!rest)
         return; /* keep the whole span: a little waste beats failing */
     rest->base = s->base + npages * TC_PAGE_SIZE;
@@ -291,7 +288,7 @@ void heap_free_span(tc_span *s)
         free_list_remove(before);
         map_span_pages(before, NULL, 0); /* interior pages of a free span map to nothing */
         before->npages += s->npages;
-        span_release(s);
+        spanpool_free(s);
         s = before;
     }
     tc_span *after = free_neighbour(a, s->base + s->npages * TC_PAGE_SIZE);
@@ -300,7 +297,7 @@ void heap_free_span(tc_span *s)
         map_span_pages(after, NULL, 0);
         s->npages += after->npages;
         s->needzero |= after->needzero;
-        span_release(after);
+        spanpool_free(after);
     }
     s->needzero = 1;
     map_span_pages(s, s, 0);

@@ -302,8 +302,8 @@ void pacer_note_scan(uint64_t bytes, int background)
 void pacer_note_gc_cpu(uint64_t ns) { at_add(&gc_cpu_total, ns); }
 
 /* Feed the limiter what happened since the last poll, at most once per
- * LIMITER_POLL_NS, by whichever thread gets the lock. */
-static int limiter_poll(void)
+ * LIMITER_POLL_NS, by whichever thread gets the lock; then read it. */
+int pacer_limiter_full(void)
 {
     uint64_t now = plat_now_ns();
     if (now - at_load(&limiter_last_ns) >= LIMITER_POLL_NS &&
@@ -320,8 +320,6 @@ static int limiter_poll(void)
     }
     return (int)at_load(&limiter_full_flag);
 }
-
-int pacer_limiter_full(void) { return limiter_poll(); }
 
 /* Take up to `want` bytes of the background workers' credit. */
 static uint64_t steal_credit(uint64_t want)
@@ -391,7 +389,7 @@ void pacer_assist(tc_thread *t, uint64_t bytes)
     t->assist_credit += (int64_t)steal_credit((uint64_t)-t->assist_credit);
     if (t->assist_credit >= 0)
         return;
-    if (limiter_poll()) {
+    if (pacer_limiter_full()) {
         at_store(&cycle_limited, 1);
         return;
     }
@@ -413,11 +411,9 @@ uint64_t tc_thread_assist_ns(void)
     return t ? at_load(&t->assist_ns) : 0;
 }
 
-int pacer_marking(void) { return at_load(&marking) != 0; }
 uint64_t pacer_heap_estimate(void) { return at_load(&heap_estimate); }
 uint64_t pacer_goal(void) { return at_load(&goal); }
 uint64_t pacer_trigger(void) { return at_load(&trigger); }
-uint64_t pacer_cycle_trigger(void) { return at_load(&cycle_trigger); }
 int pacer_gc_percent(void) { return (int)(intptr_t)at_load(&gc_percent); }
 int64_t pacer_memory_limit(void) { return (int64_t)at_load(&memory_limit); }
 

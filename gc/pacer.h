@@ -148,12 +148,10 @@ uint64_t pacer_take_cycle_assist_ns(void);
 /* Nonzero if the CPU limiter suspended an assist this cycle. */
 int pacer_take_cycle_limited(void);
 
-int pacer_marking(void);
 int pacer_limiter_full(void);
 uint64_t pacer_heap_estimate(void);
 uint64_t pacer_goal(void);
 uint64_t pacer_trigger(void);
-uint64_t pacer_cycle_trigger(void); /* heap live when this/last cycle began */
 int pacer_gc_percent(void);
 int64_t pacer_memory_limit(void);
 

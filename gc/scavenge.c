@@ -103,28 +103,24 @@ static void account(uint64_t released, uint64_t cpu_ns)
 
 /* ------------------------------------------------ the memory-limit path */
 
-uint64_t scavenge_for_limit(uint64_t extra)
+/* Release, with scavenge_fn (always DONTNEED: RSS must fall now), what
+ * keeps retained + metadata + extra within the limit. */
+static uint64_t release_for_limit(uint64_t extra, uint64_t (*scavenge_fn)(uint64_t, int))
 {
     uint64_t excess = limit_excess(extra);
     if (!excess)
         return 0;
     uint64_t cpu0 = plat_thread_cpu_ns();
-    uint64_t got = heap_scavenge(excess, 0);
+    uint64_t got = scavenge_fn(excess, 0);
     account(got, plat_thread_cpu_ns() - cpu0);
     return got;
 }
 
+uint64_t scavenge_for_limit(uint64_t extra) { return release_for_limit(extra, heap_scavenge); }
+
 /* The page heap is about to back `bytes` of released pages (heap_lock
  * held): make room for them under the limit. */
-static void grow_hook(uint64_t bytes)
-{
-    uint64_t excess = limit_excess(bytes);
-    if (!excess)
-        return;
-    uint64_t cpu0 = plat_thread_cpu_ns();
-    uint64_t got = heap_scavenge_locked(excess, 0);
-    account(got, plat_thread_cpu_ns() - cpu0);
-}
+static void grow_hook(uint64_t bytes) { release_for_limit(bytes, heap_scavenge_locked); }
 
 /* ------------------------------------------------------- the thread */
 
