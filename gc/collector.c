@@ -395,13 +395,11 @@ static double plan_workers(int n, int ncpu)
     return marking * worker_duty / ncpu;
 }
 
-#define MAX_IDLE_WORKERS 4
-
+/* n dedicated workers, and the idle-priority ones only beside them (with
+ * none, the collector thread marks alone: design.md §10). */
 static int start_threads(int n)
 {
-    int want_idle = n > 0 ? plat_ncpu() - 1 : 0;
-    if (want_idle > MAX_IDLE_WORKERS)
-        want_idle = MAX_IDLE_WORKERS;
+    int want_idle = n > 0 ? opt.idle_workers : 0;
     workers = calloc((size_t)(n + want_idle) + 1, sizeof *workers);
     if (!workers)
         return TC_ENOMEM;

@@ -18,6 +18,12 @@ static int default_mark_workers(void)
     return n <= 4 ? 1 : n / 4;
 }
 
+static int default_idle_workers(void)
+{
+    int n = plat_ncpu() - 1;
+    return n < 4 ? n : 4;
+}
+
 /* A decimal integer in [lo, hi] with nothing after it. */
 static int parse_int_range(const char *s, long long lo, long long hi, long long *out)
 {
@@ -122,11 +128,11 @@ static void env_trace(int *field)
         warn_env("TRICOLOR_TRACE", s, "expected 0, 1 or json", "0");
 }
 
-static void env_workers(int *field)
+static void env_count(const char *name, int *field)
 {
-    const char *s = getenv("TRICOLOR_MARK_WORKERS");
+    const char *s = getenv(name);
     if (s && options_parse_count(s, field))
-        warn_env("TRICOLOR_MARK_WORKERS", s, "expected an integer from 0 to 1024", "the default");
+        warn_env(name, s, "expected an integer from 0 to 1024", "the default");
 }
 
 static void env_scavenge(int *field)
@@ -184,12 +190,15 @@ static int take_int(const char *name, int v, int lo, int hi, int *dst)
     return 0;
 }
 
-/* TC_CONFIG_MAGIC of tricolor 0.1, whose tc_config ends before `scavenge`. */
+/* Earlier tc_config layouts: V1 ends before `scavenge`, V2 before
+ * `idle_workers`. */
 #define TC_CONFIG_MAGIC_V1 0x74726963u
+#define TC_CONFIG_MAGIC_V2 0x74726332u
 
 static int take_config(const tc_config *c, tc_options *o)
 {
-    if (c->magic != TC_CONFIG_MAGIC && c->magic != TC_CONFIG_MAGIC_V1) {
+    if (c->magic != TC_CONFIG_MAGIC && c->magic != TC_CONFIG_MAGIC_V2 &&
+        c->magic != TC_CONFIG_MAGIC_V1) {
         plat_diag("tc_init: tc_config was not initialised with TC_CONFIG_INIT");
         return TC_EINVAL;
     }
@@ -201,8 +210,10 @@ static int take_config(const tc_config *c, tc_options *o)
     err |= take_int("debug_checkmark", c->debug_checkmark, 0, 1, &o->checkmark);
     err |= take_int("debug_poison", c->debug_poison, 0, 1, &o->poison);
     err |= take_int("debug_stoptheworld", c->debug_stoptheworld, 0, 1, &o->stoptheworld);
-    if (c->magic == TC_CONFIG_MAGIC) /* the field exists */
+    if (c->magic != TC_CONFIG_MAGIC_V1) /* the field exists */
         err |= take_int("scavenge", c->scavenge, TC_SCAVENGE_OFF, TC_SCAVENGE_FREE, &o->scavenge);
+    if (c->magic == TC_CONFIG_MAGIC)
+        err |= take_int("idle_workers", c->idle_workers, 0, 1024, &o->idle_workers);
     if (c->memory_limit != TC_UNSET) {
         if (c->memory_limit <= 0) {
             plat_diag("tc_init: tc_config.memory_limit = %lld must be > 0 (INT64_MAX: no limit)",
@@ -223,11 +234,13 @@ int options_resolve(const tc_config *cfg)
         .trace = TC_TRACE_OFF,
         .mark_workers = default_mark_workers(),
         .scavenge = TC_SCAVENGE_DONTNEED,
+        .idle_workers = default_idle_workers(),
     };
     env_percent(&o.gc_percent);
     env_limit(&o.memory_limit);
     env_trace(&o.trace);
-    env_workers(&o.mark_workers);
+    env_count("TRICOLOR_MARK_WORKERS", &o.mark_workers);
+    env_count("TRICOLOR_IDLE_WORKERS", &o.idle_workers);
     env_scavenge(&o.scavenge);
     env_debug(&o);
     if (cfg) {

@@ -18,6 +18,7 @@ typedef struct tc_options {
     int mark_workers;
     int verify, checkmark, poison, stoptheworld;
     int scavenge;         /* TC_SCAVENGE_* */
+    int idle_workers;     /* used only when mark_workers > 0 */
 } tc_options;
 
 extern tc_options opt;

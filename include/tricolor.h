@@ -71,10 +71,11 @@ enum {
                                  RSS falls only then */
 };
 
-/* Identifies the layout of tc_config a program was compiled with; the
- * library also accepts 0x74726963 ("tric"), the layout without
- * `scavenge`, from programs built against tricolor 0.1. */
-#define TC_CONFIG_MAGIC 0x74726332u /* "trc2" */
+/* Identifies the layout of tc_config a program was compiled with.  The
+ * library also accepts the two earlier layouts: 0x74726963 ("tric"), which
+ * ends before `scavenge` (tricolor 0.1), and 0x74726332 ("trc2"), which
+ * ends before `idle_workers`; fields a layout lacks are never read. */
+#define TC_CONFIG_MAGIC 0x74726333u /* "trc3" */
 
 typedef struct tc_config {
     unsigned magic;       /* must be TC_CONFIG_MAGIC: use TC_CONFIG_INIT */
@@ -88,12 +89,15 @@ typedef struct tc_config {
     int debug_poison;     /* 0 or 1: fill freed objects with 0xdb bytes */
     int debug_stoptheworld; /* 0 or 1: mark entirely inside the pause */
     int scavenge;         /* TC_SCAVENGE_*; default TC_SCAVENGE_DONTNEED */
+    int idle_workers;     /* >= 0 idle-priority mark threads, which mark only
+                             on cores nothing else wants; default
+                             min(cores - 1, 4); none when mark_workers is 0 */
 } tc_config;
 
 /* Every field unset.  Write:  tc_config c = TC_CONFIG_INIT; c.gc_percent = 50; */
 #define TC_CONFIG_INIT                                                        \
     { TC_CONFIG_MAGIC, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET,      \
-      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
+      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
 
 /* ---------------------------------------------------------------- lifecycle */
 

@@ -2,18 +2,21 @@
  * environment variables (good values take effect, bad ones warn once and
  * fall back), tc_config (set fields win, bad fields fail tc_init with
  * TC_EINVAL and leave the collector stopped), tc_init twice. */
+#include <dirent.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "test_util.h"
 
 #include "options.h"
+#include "platform.h"
 #include "scavenge.h"
 
 static const char *const env_vars[] = {
     "TRICOLOR_GC_PERCENT", "TRICOLOR_MEMORY_LIMIT", "TRICOLOR_TRACE",
-    "TRICOLOR_MARK_WORKERS", "TRICOLOR_DEBUG",
+    "TRICOLOR_MARK_WORKERS", "TRICOLOR_DEBUG",  "TRICOLOR_IDLE_WORKERS",
 };
 
 static void clear_env(void)
@@ -732,6 +735,108 @@ static void env_memory_limit_units(void **state)
     }
 }
 
+/* ------------------------------------------------------- idle workers */
+
+/* Threads of this process whose name (/proc/self/task/N/comm) is name. */
+static int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread has just exited */
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = 0;
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The resolved count, and the idle-priority threads actually running. */
+static void expect_idle_workers(int resolved, int running)
+{
+    assert_int_equal(opt.idle_workers, resolved);
+    assert_int_equal(threads_named("tc-mark-idle"), running);
+}
+
+static void idle_workers_env_and_config(void **state)
+{
+    (void)state;
+    int ncpu = plat_ncpu();
+    int dflt = ncpu - 1 < 4 ? ncpu - 1 : 4;
+    init_quietly(NULL);
+    expect_idle_workers(dflt, dflt); /* default: mark_workers >= 1 */
+    tc_shutdown();
+    assert_int_equal(threads_named("tc-mark-idle"), 0); /* all joined */
+
+    setenv("TRICOLOR_IDLE_WORKERS", "0", 1);
+    init_quietly(NULL);
+    expect_idle_workers(0, 0);
+    tc_shutdown();
+    setenv("TRICOLOR_IDLE_WORKERS", "3", 1);
+    init_quietly(NULL);
+    expect_idle_workers(3, 3);
+    tc_shutdown();
+    /* Without dedicated workers the collector thread marks alone. */
+    setenv("TRICOLOR_MARK_WORKERS", "0", 1);
+    init_quietly(NULL);
+    expect_idle_workers(3, 0);
+    tc_shutdown();
+    unsetenv("TRICOLOR_MARK_WORKERS");
+
+    /* A bad value warns once and keeps the default. */
+    setenv("TRICOLOR_IDLE_WORKERS", "-1", 1);
+    expect_one_warning("TRICOLOR_IDLE_WORKERS", "-1");
+    expect_idle_workers(dflt, dflt);
+    tc_shutdown();
+
+    /* The config wins over the environment; out of range fails. */
+    setenv("TRICOLOR_IDLE_WORKERS", "3", 1);
+    tc_config c = TC_CONFIG_INIT;
+    c.idle_workers = 1;
+    init_quietly(&c);
+    expect_idle_workers(1, 1);
+    tc_shutdown();
+    static const int bad[] = {-1, 1025, TC_UNSET + 1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c.idle_workers = bad[i];
+        int r;
+        char *out = init_captured(&c, &r);
+        if (r != TC_EINVAL || count_lines(out) != 1 || !strstr(out, "idle_workers"))
+            fail_msg("tc_config.idle_workers = %d: tc_init returned %d and printed \"%s\"",
+                     bad[i], r, out);
+        free(out);
+        expect_stopped_then_init_works();
+    }
+}
+
+/* The "trc2" layout ends before idle_workers: never read from it. */
+#define TC_CONFIG_MAGIC_V2 0x74726332u
+
+static void idle_workers_old_layout(void **state)
+{
+    (void)state;
+    setenv("TRICOLOR_IDLE_WORKERS", "2", 1);
+    setenv("TRICOLOR_SCAVENGE", "off", 1);
+    tc_config c = TC_CONFIG_INIT;
+    c.magic = TC_CONFIG_MAGIC_V2;
+    c.scavenge = TC_SCAVENGE_FREE; /* in the trc2 layout: read */
+    c.idle_workers = 99;           /* past its end: not read */
+    init_quietly(&c);
+    expect_scavenge_mode(TC_SCAVENGE_FREE);
+    expect_idle_workers(2, 2); /* the environment's */
+    tc_shutdown();
+    unsetenv("TRICOLOR_SCAVENGE");
+}
+
 int main(void)
 {
     clear_env();
@@ -755,6 +860,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(env_scavenge_bad, setup_env_scavenge,
                                         teardown_env_scavenge),
         cmocka_unit_test_setup_teardown(config_scavenge, setup_env_scavenge,
+                                        teardown_env_scavenge),
+        cmocka_unit_test_setup_teardown(idle_workers_env_and_config, setup_env, teardown_env),
+        cmocka_unit_test_setup_teardown(idle_workers_old_layout, setup_env_scavenge,
                                         teardown_env_scavenge),
         cmocka_unit_test_setup_teardown(config_old_layout, setup_env_scavenge,
                                         teardown_env_scavenge),
