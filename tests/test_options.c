@@ -737,7 +737,8 @@ static void env_memory_limit_units(void **state)
 
 /* ------------------------------------------------------- idle workers */
 
-/* Threads of this process whose name (/proc/self/task/N/comm) is name. */
+/* Threads of this process; with name, only those so named
+ * (/proc/self/task/N/comm). */
 static int threads_named(const char *name)
 {
     DIR *d = opendir("/proc/self/task");
@@ -748,22 +749,43 @@ static int threads_named(const char *name)
             continue;
         char path[300], comm[64] = "";
         snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue; /* the thread has just exited */
-        if (fgets(comm, sizeof comm, f))
+        FILE *f = name ? fopen(path, "r") : NULL;
+        if (f && fgets(comm, sizeof comm, f))
             comm[strcspn(comm, "\n")] = 0;
-        fclose(f);
-        n += strcmp(comm, name) == 0;
+        if (f)
+            fclose(f);
+        n += !name || strcmp(comm, name) == 0;
     }
     closedir(d);
     return n;
 }
 
-/* The resolved count, and the idle-priority threads actually running. */
-static void expect_idle_workers(int resolved, int running)
+/* Threads running with the collector started with one dedicated worker
+ * and no idle ones (measure_base_threads). */
+static int base_threads;
+
+static void measure_base_threads(void)
+{
+    setenv("TRICOLOR_MARK_WORKERS", "1", 1);
+    setenv("TRICOLOR_IDLE_WORKERS", "0", 1);
+    init_quietly(NULL);
+    assert_int_equal(opt.idle_workers, 0);
+    base_threads = threads_named(NULL);
+    assert_int_equal(threads_named("tc-mark-idle"), 0);
+    tc_shutdown();
+    unsetenv("TRICOLOR_IDLE_WORKERS");
+}
+
+/* The resolved count, and the idle-priority threads running: exactly
+ * `running` more threads than the base (pthread_create has returned for
+ * each when tc_init does), which name themselves tc-mark-idle soon after
+ * they start. */
+static void expect_idle_workers(int resolved, int running, int dedicated)
 {
     assert_int_equal(opt.idle_workers, resolved);
+    assert_int_equal(threads_named(NULL), base_threads + running + dedicated - 1);
+    for (int i = 0; i < 5000 && threads_named("tc-mark-idle") != running; i++)
+        tu_sleep_blocking(1);
     assert_int_equal(threads_named("tc-mark-idle"), running);
 }
 
@@ -772,30 +794,26 @@ static void idle_workers_env_and_config(void **state)
     (void)state;
     int ncpu = plat_ncpu();
     int dflt = ncpu - 1 < 4 ? ncpu - 1 : 4;
+    measure_base_threads();
     init_quietly(NULL);
-    expect_idle_workers(dflt, dflt); /* default: mark_workers >= 1 */
+    expect_idle_workers(dflt, dflt, 1); /* the default */
     tc_shutdown();
     assert_int_equal(threads_named("tc-mark-idle"), 0); /* all joined */
-
-    setenv("TRICOLOR_IDLE_WORKERS", "0", 1);
-    init_quietly(NULL);
-    expect_idle_workers(0, 0);
-    tc_shutdown();
     setenv("TRICOLOR_IDLE_WORKERS", "3", 1);
     init_quietly(NULL);
-    expect_idle_workers(3, 3);
+    expect_idle_workers(3, 3, 1);
     tc_shutdown();
     /* Without dedicated workers the collector thread marks alone. */
     setenv("TRICOLOR_MARK_WORKERS", "0", 1);
     init_quietly(NULL);
-    expect_idle_workers(3, 0);
+    expect_idle_workers(3, 0, 0);
     tc_shutdown();
-    unsetenv("TRICOLOR_MARK_WORKERS");
+    setenv("TRICOLOR_MARK_WORKERS", "1", 1);
 
     /* A bad value warns once and keeps the default. */
     setenv("TRICOLOR_IDLE_WORKERS", "-1", 1);
     expect_one_warning("TRICOLOR_IDLE_WORKERS", "-1");
-    expect_idle_workers(dflt, dflt);
+    expect_idle_workers(dflt, dflt, 1);
     tc_shutdown();
 
     /* The config wins over the environment; out of range fails. */
@@ -803,7 +821,7 @@ static void idle_workers_env_and_config(void **state)
     tc_config c = TC_CONFIG_INIT;
     c.idle_workers = 1;
     init_quietly(&c);
-    expect_idle_workers(1, 1);
+    expect_idle_workers(1, 1, 1);
     tc_shutdown();
     static const int bad[] = {-1, 1025, TC_UNSET + 1};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -824,6 +842,7 @@ static void idle_workers_env_and_config(void **state)
 static void idle_workers_old_layout(void **state)
 {
     (void)state;
+    measure_base_threads(); /* the scavenger running, as below */
     setenv("TRICOLOR_IDLE_WORKERS", "2", 1);
     setenv("TRICOLOR_SCAVENGE", "off", 1);
     tc_config c = TC_CONFIG_INIT;
@@ -832,9 +851,10 @@ static void idle_workers_old_layout(void **state)
     c.idle_workers = 99;           /* past its end: not read */
     init_quietly(&c);
     expect_scavenge_mode(TC_SCAVENGE_FREE);
-    expect_idle_workers(2, 2); /* the environment's */
+    expect_idle_workers(2, 2, 1); /* the environment's */
     tc_shutdown();
     unsetenv("TRICOLOR_SCAVENGE");
+    unsetenv("TRICOLOR_MARK_WORKERS");
 }
 
 int main(void)
