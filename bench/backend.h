@@ -1,5 +1,5 @@
 /*
- * backend.h — lets one benchmark source build against two collectors.
+ * backend.h — lets one benchmark source build against three collectors.
  *
  *   -DBACKEND_TRICOLOR   tricolor: typed tc_alloc, TC_ROOTS frames, TC_WRITE
  *   -DBACKEND_BOEHM      Boehm GC at its default settings (GC_INIT(),
@@ -7,40 +7,41 @@
  *                        GC_MALLOC / GC_MALLOC_ATOMIC, conservative stack
  *                        scanning, so roots and barriers become no-ops and
  *                        plain stores.
+ *   -DBACKEND_BOEHM -DBACKEND_BOEHM_INCREMENTAL
+ *                        the same, after GC_enable_incremental(): Boehm's
+ *                        own low-pause mode, the second baseline.
  *
  * What a benchmark uses:
  *   BK_PTR_TYPE(id, "name")    a type of objects holding references
  *   BK_LEAF_TYPE(id, "name")   a type of objects holding none (never scanned)
- *   bk_init()                  start the collector (exits on failure)
+ *   bk_start_clock(); bk_init()   start the clock, then the collector (and
+ *                              the recorder of record.h)
  *   bk_alloc(&id, size)        a zeroed object of a pointer type
  *   bk_alloc_leaf(&id, size)   a zeroed object of a leaf type
  *   BK_ROOTS(a, b, ...)        register C locals as roots to end of scope
  *   BK_WRITE(obj, field, val)  obj->field = val, through the write barrier
  *   BK_WRITE_SLOT(obj, p, v)   *p = v where p points into heap object obj
- *   bk_gc_stats(&cycles, &max_pause_ns)
- *   bk_pause_summary(&ps)      number, max and 99th percentile of pauses
- *   bk_pause_times(s, e, &n)   tricolor only: when the newest pauses were
- *   bk_start_clock() / bk_print_result(bench, checksum, extra_json)
+ *   bk_thread_start / bk_thread_join   a mutator thread that may allocate
+ *   bk_print_result(bench, checksum, extra_json)   the one result line
+ * and from record.h the measured phase and the mutator-observed gaps.
  *
- * "Longest pause": tricolor reports it (tc_stats.pause_max_ns, stop request
- * to restart).  For Boehm we time every collection from GC_EVENT_START to
- * GC_EVENT_END; in the default non-incremental mode the whole collection
- * runs with the world stopped (and the allocation lock held), so each one is
- * a pause.  Sweeping is lazy in both collectors and is not part of a pause.
- *
- * Boehm's incremental mode is switched on by libgc itself when the
- * environment has GC_ENABLE_INCREMENTAL set (read in GC_init).  Its
- * collections then advance in small marking steps inside allocations and
- * finish in GC_stopped_mark without any GC_EVENT_START/END, so outside a
- * START..END window a pause is timed from GC_EVENT_PRE_STOP_WORLD to
- * GC_EVENT_POST_START_WORLD instead.  The marking steps themselves are not
- * counted as pauses: a benchmark that wants to see them measures the gaps
- * between its own allocations.  Non-incremental runs are unaffected: every
- * world stop there lies inside a START..END window.
+ * Pauses.  tricolor times each stop-the-world pause itself (stop request
+ * to restart) and keeps the newest TC_PAUSE_RING in its stats, with the
+ * time each ended; the recorder polls that ring often enough to keep
+ * every one.  For Boehm, every collection from GC_EVENT_START to
+ * GC_EVENT_END is a pause: in the default non-incremental mode the whole
+ * collection runs with the world stopped (and the allocation lock held).
+ * In incremental mode, collections advance in small marking steps inside
+ * allocations and finish in GC_stopped_mark without any
+ * GC_EVENT_START/END, so outside a START..END window a pause is timed from
+ * GC_EVENT_PRE_STOP_WORLD to GC_EVENT_POST_START_WORLD.  The incremental
+ * marking steps are not pauses: the mutator-observed gaps see them.
+ * Sweeping is lazy in both collectors and is not part of a pause.
  */
 #ifndef BENCH_BACKEND_H
 #define BENCH_BACKEND_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,55 @@ static inline void bk_oom(size_t size)
     exit(1);
 }
 
+static inline void bk_die(const char *what)
+{
+    fprintf(stderr, "bench: %s\n", what);
+    exit(1);
+}
+
+/* A pause of the collector: [start, end] in bk_now_ns()'s clock. */
+typedef struct bk_span {
+    uint64_t start, end;
+} bk_span;
+
+/* Every pause of the run, kept outside any GC heap.  Boehm's collection
+ * events append to it (with the allocation lock held); for tricolor the
+ * recorder's poll does (under bk__pause_lock). */
+enum { BK_PAUSE_CAP = 1 << 20 };
+static bk_span *bk__pauses;
+static uint64_t bk__npauses, bk__pauses_lost;
+
+static inline void bk__pause_add(uint64_t start, uint64_t end)
+{
+    if (bk__npauses < BK_PAUSE_CAP)
+        bk__pauses[bk__npauses++] = (bk_span){start, end};
+    else
+        bk__pauses_lost++;
+}
+
+static inline void bk__pauses_init(void)
+{
+    bk__pauses = malloc(BK_PAUSE_CAP * sizeof bk__pauses[0]);
+    if (!bk__pauses)
+        bk_die("cannot allocate the pause log");
+}
+
+/* A thread's entry and its argument, handed to the backend's trampoline. */
+typedef struct bk__thread_arg {
+    void *(*fn)(void *);
+    void *arg;
+} bk__thread_arg;
+
+static inline bk__thread_arg *bk__thread_arg_new(void *(*fn)(void *), void *arg)
+{
+    bk__thread_arg *a = malloc(sizeof *a);
+    if (!a)
+        bk_die("cannot allocate a thread argument");
+    a->fn = fn;
+    a->arg = arg;
+    return a;
+}
+
 /* ================================================================ tricolor */
 #if defined(BACKEND_TRICOLOR)
 
@@ -84,7 +134,7 @@ typedef tc_type bk_type;
  * clock that is early by those microseconds: approximate to the µs. */
 static uint64_t bk__tc_origin_ns;
 
-static inline void bk_init(void)
+static inline void bk__backend_init(void)
 {
     bk__tc_origin_ns = bk_now_ns();
     int err = tc_init(NULL);
@@ -96,7 +146,7 @@ static inline void bk_init(void)
 
 static inline void bk_shutdown(void) { tc_shutdown(); }
 
-static inline void *bk_alloc(const bk_type *t, size_t size)
+static inline void *bk__alloc(const bk_type *t, size_t size)
 {
     void *p = tc_alloc(t, size);
     if (!p)
@@ -104,52 +154,108 @@ static inline void *bk_alloc(const bk_type *t, size_t size)
     return p;
 }
 
-static inline void *bk_alloc_leaf(const bk_type *t, size_t size)
-{
-    return bk_alloc(t, size);
-}
+static inline void *bk__alloc_leaf(const bk_type *t, size_t size) { return bk__alloc(t, size); }
 
 #define BK_ROOTS(...) TC_ROOTS(__VA_ARGS__)
 #define BK_WRITE(obj, field, val) TC_WRITE(obj, field, val)
 #define BK_WRITE_SLOT(obj, slotp, val)                                        \
     tc_write((void *)(obj), (void **)(slotp), (void *)(val))
 
-/* tc_stats is large (two 256-entry rings): keep it off the stack. */
+/* tc_stats is large (two 256-entry rings): keep it off the stack.  Used
+ * by the recorder's thread and, after it has stopped, the main thread. */
 static tc_stats bk__stats;
+static pthread_mutex_t bk__pause_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Moves the pauses that ended since the last poll from tricolor's ring to
+ * the pause log.  Polled every few ms, far faster than 256 pauses can
+ * happen; bk__pauses_lost counts any the ring overwrote first. */
+static inline void bk__poll_pauses(const tc_stats *st)
+{
+    pthread_mutex_lock(&bk__pause_lock);
+    static uint64_t seen;
+    uint64_t n = st->num_pauses;
+    if (n - seen > TC_PAUSE_RING) {
+        bk__pauses_lost += n - seen - TC_PAUSE_RING;
+        seen = n - TC_PAUSE_RING;
+    }
+    for (; seen < n; seen++) {
+        unsigned slot = (unsigned)(seen % TC_PAUSE_RING);
+        uint64_t end = bk__tc_origin_ns + st->pause_end_ns[slot];
+        bk__pause_add(end - st->pause_ns[slot], end);
+    }
+    pthread_mutex_unlock(&bk__pause_lock);
+}
 
 static inline void bk_gc_stats(uint64_t *cycles, uint64_t *max_pause_ns)
 {
     tc_read_stats(&bk__stats);
+    bk__poll_pauses(&bk__stats);
     *cycles = bk__stats.cycles;
     *max_pause_ns = bk__stats.pause_max_ns;
 }
 
-#define BK_PAUSE_RING TC_PAUSE_RING
-
-/* The newest min(num_pauses, BK_PAUSE_RING) pauses, oldest first, as
- * [start[i], end[i]] in bk_now_ns()'s clock (see bk__tc_origin_ns); returns
- * how many, and the number of pauses in the whole run in *total.  tricolor
- * only: Boehm's events are timed but not placed in time here. */
-static inline unsigned bk_pause_times(uint64_t *start, uint64_t *end, uint64_t *total)
+/* What the recorder samples: the heap in use, the heap held (mapped and
+ * backed), and the pacer's goal and trigger. */
+static inline void bk__heap_sample(uint64_t *inuse, uint64_t *held, uint64_t *goal,
+                                   uint64_t *trigger)
 {
     tc_read_stats(&bk__stats);
-    uint64_t n = bk__stats.num_pauses;
-    unsigned w = n < BK_PAUSE_RING ? (unsigned)n : BK_PAUSE_RING;
-    for (unsigned i = 0; i < w; i++) {
-        unsigned slot = (unsigned)((n - w + i) % BK_PAUSE_RING);
-        end[i] = bk__tc_origin_ns + bk__stats.pause_end_ns[slot];
-        start[i] = end[i] - bk__stats.pause_ns[slot];
-    }
-    *total = n;
-    return w;
+    bk__poll_pauses(&bk__stats);
+    *inuse = bk__stats.heap_inuse;
+    /* The two are read one after the other while the heap changes. */
+    uint64_t mapped = bk__stats.heap_mapped, released = bk__stats.heap_released;
+    *held = mapped > released ? mapped - released : 0;
+    *goal = bk__stats.heap_goal;
+    *trigger = bk__stats.next_gc_trigger;
 }
+
+static inline void *bk__thread_main(void *p)
+{
+    bk__thread_arg a = *(bk__thread_arg *)p;
+    free(p);
+    if (tc_thread_attach() != TC_OK)
+        bk_die("tc_thread_attach failed");
+    void *r = a.fn(a.arg);
+    tc_thread_detach();
+    return r;
+}
+
+typedef pthread_t bk_thread;
+
+/* A mutator thread running fn(arg), attached to the collector. */
+static inline void bk_thread_start(bk_thread *t, void *(*fn)(void *), void *arg)
+{
+    if (pthread_create(t, NULL, bk__thread_main, bk__thread_arg_new(fn, arg)) != 0)
+        bk_die("pthread_create failed");
+}
+
+/* Waits in a blocking region: the collector may stop the world meanwhile. */
+static inline void *bk_thread_join(bk_thread t)
+{
+    void *r = NULL;
+    tc_blocking_enter();
+    pthread_join(t, &r);
+    tc_blocking_leave();
+    return r;
+}
+
+static inline void bk__backend_fields(char *extra, size_t cap) { (void)extra, (void)cap; }
 
 /* =================================================================== Boehm */
 #else
 
+#define GC_THREADS /* GC_pthread_create, GC_allow_register_threads */
 #include <gc.h>
+/* The recorder's sampling thread never touches the GC heap: it is created
+ * with the real pthread_create, and mutators with GC_pthread_create. */
+#undef pthread_create
+#undef pthread_join
 
+#if defined(BACKEND_BOEHM_INCREMENTAL)
+#define BK_NAME "boehm-inc"
+#else
 #define BK_NAME "boehm"
+#endif
 
 typedef struct bk_type {
     const char *name;
@@ -157,23 +263,28 @@ typedef struct bk_type {
 #define BK_PTR_TYPE(id, name_) static const bk_type id = {(name_)}
 #define BK_LEAF_TYPE(id, name_) static const bk_type id = {(name_)}
 
-/* Same shape as tricolor's stats: newest pause at (n - 1) % BK_PAUSE_RING. */
-#define BK_PAUSE_RING 256
-static uint64_t bk__pause_ring[BK_PAUSE_RING], bk__num_pauses, bk__max_pause_ns;
+static uint64_t bk__max_pause_ns;
 static uint64_t bk__pause_start_ns; /* 0 when no pause is being timed */
 static int bk__in_collection;       /* inside GC_EVENT_START..END */
+/* The last marking phase (GC_EVENT_MARK_START..END), for markrate. */
+static uint64_t bk__mark_start_ns, bk__mark_start_cpu_ns;
+static uint64_t bk__last_mark_ns, bk__last_mark_cpu_ns;
 
-static inline void bk__record_pause(uint64_t d)
+static inline uint64_t bk__process_cpu_ns(void)
 {
-    bk__pause_ring[bk__num_pauses++ % BK_PAUSE_RING] = d;
-    if (d > bk__max_pause_ns)
-        bk__max_pause_ns = d;
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static inline void bk__pause_end(void)
 {
-    if (bk__pause_start_ns)
-        bk__record_pause(bk_now_ns() - bk__pause_start_ns);
+    if (bk__pause_start_ns) {
+        uint64_t end = bk_now_ns();
+        bk__pause_add(bk__pause_start_ns, end);
+        if (end - bk__pause_start_ns > bk__max_pause_ns)
+            bk__max_pause_ns = end - bk__pause_start_ns;
+    }
     bk__pause_start_ns = 0;
 }
 
@@ -199,20 +310,33 @@ static inline void GC_CALLBACK bk__on_event(GC_EventType ev)
         if (!bk__in_collection)
             bk__pause_end();
         break;
+    case GC_EVENT_MARK_START:
+        bk__mark_start_ns = bk_now_ns();
+        bk__mark_start_cpu_ns = bk__process_cpu_ns();
+        break;
+    case GC_EVENT_MARK_END:
+        bk__last_mark_ns = bk_now_ns() - bk__mark_start_ns;
+        bk__last_mark_cpu_ns = bk__process_cpu_ns() - bk__mark_start_cpu_ns;
+        break;
     default:
         break;
     }
 }
 
-static inline void bk_init(void)
+static inline void bk__backend_init(void)
 {
     GC_INIT();
+    GC_allow_register_threads();
+    GC_start_performance_measurement();
     GC_set_on_collection_event(bk__on_event);
+#if defined(BACKEND_BOEHM_INCREMENTAL)
+    GC_enable_incremental();
+#endif
 }
 
 static inline void bk_shutdown(void) {}
 
-static inline void *bk_alloc(const bk_type *t, size_t size)
+static inline void *bk__alloc(const bk_type *t, size_t size)
 {
     (void)t;
     void *p = GC_MALLOC(size); /* zeroed, scanned conservatively */
@@ -221,7 +345,7 @@ static inline void *bk_alloc(const bk_type *t, size_t size)
     return p;
 }
 
-static inline void *bk_alloc_leaf(const bk_type *t, size_t size)
+static inline void *bk__alloc_leaf(const bk_type *t, size_t size)
 {
     (void)t;
     void *p = GC_MALLOC_ATOMIC(size); /* never scanned, NOT zeroed */
@@ -241,48 +365,55 @@ static inline void bk_gc_stats(uint64_t *cycles, uint64_t *max_pause_ns)
     *max_pause_ns = bk__max_pause_ns;
 }
 
+/* Boehm has no goal or trigger: those are 0.  The heap in use is its heap
+ * less the free blocks (blocks holding objects, as tricolor's heap_inuse
+ * counts spans holding objects); held is the heap less unmapped pages. */
+static inline void bk__heap_sample(uint64_t *inuse, uint64_t *held, uint64_t *goal,
+                                   uint64_t *trigger)
+{
+    GC_word heap, free_bytes, unmapped, since_gc, total;
+    GC_get_heap_usage_safe(&heap, &free_bytes, &unmapped, &since_gc, &total);
+    *inuse = heap - free_bytes;
+    *held = heap;
+    *goal = *trigger = 0;
+}
+
+typedef pthread_t bk_thread;
+
+static inline void *bk__thread_main(void *p)
+{
+    bk__thread_arg a = *(bk__thread_arg *)p;
+    free(p);
+    return a.fn(a.arg);
+}
+
+/* A mutator thread running fn(arg), registered with Boehm GC. */
+static inline void bk_thread_start(bk_thread *t, void *(*fn)(void *), void *arg)
+{
+    if (GC_pthread_create(t, NULL, bk__thread_main, bk__thread_arg_new(fn, arg)) != 0)
+        bk_die("GC_pthread_create failed");
+}
+
+static inline void *bk_thread_join(bk_thread t)
+{
+    void *r = NULL;
+    GC_pthread_join(t, &r);
+    return r;
+}
+
+/* Boehm's own account: total time of its full collections
+ * (GC_get_full_gc_total_time, ms), which mode ran, and how many threads
+ * mark (this libgc starts its helper markers once thread registration is
+ * allowed, which bk__backend_init does: parallel marking, as shipped). */
+static inline void bk__backend_fields(char *extra, size_t cap)
+{
+    size_t len = strlen(extra);
+    snprintf(extra + len, cap - len,
+             ",\"boehm_gc_total_ms\":%lu,\"incremental\":%d,\"boehm_markers\":%d",
+             GC_get_full_gc_total_time(), GC_is_incremental_mode(), GC_get_parallel() + 1);
+}
+
 #endif
-
-/* ================================================================= pauses */
-
-typedef struct bk_pauses {
-    uint64_t n;      /* pauses in the whole run */
-    uint64_t max_ns; /* the longest of them all */
-    uint64_t p99_ns; /* 99th percentile, nearest rank, of the newest <= 256 */
-    unsigned window; /* how many pauses p99_ns was taken over */
-} bk_pauses;
-
-static inline int bk__cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* ring holds the newest min(n, BK_PAUSE_RING) pauses: which slot holds the
- * newest does not matter once they are sorted. */
-static inline void bk__summarize(const uint64_t *ring, uint64_t n, uint64_t max_ns,
-                                 bk_pauses *out)
-{
-    static uint64_t v[BK_PAUSE_RING];
-    unsigned w = n < BK_PAUSE_RING ? (unsigned)n : BK_PAUSE_RING;
-    memcpy(v, ring, w * sizeof v[0]);
-    qsort(v, w, sizeof v[0], bk__cmp_u64);
-    out->n = n;
-    out->max_ns = max_ns;
-    out->window = w;
-    /* Nearest rank: the smallest value with at least 99% of them <= it. */
-    out->p99_ns = w ? v[(99 * w + 99) / 100 - 1] : 0;
-}
-
-static inline void bk_pause_summary(bk_pauses *out)
-{
-#if defined(BACKEND_TRICOLOR)
-    tc_read_stats(&bk__stats);
-    bk__summarize(bk__stats.pause_ns, bk__stats.num_pauses, bk__stats.pause_max_ns, out);
-#else
-    bk__summarize(bk__pause_ring, bk__num_pauses, bk__max_pause_ns, out);
-#endif
-}
 
 /* ========================================================== arguments */
 
@@ -303,41 +434,6 @@ static inline long bk_arg(const char *s, long lo, long hi, const char *argv0, co
     return v;
 }
 
-/* ===================================================== timing and results */
-
-static uint64_t bk__wall0_ns, bk__cpu0_us;
-
-static inline uint64_t bk__cpu_us(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
-           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-/* Call before bk_init: the measurement covers start-up too. */
-static inline void bk_start_clock(void)
-{
-    bk__wall0_ns = bk_now_ns();
-    bk__cpu0_us = bk__cpu_us();
-}
-
-/* Print the one JSON result line.  extra is "" or more fields, each
- * starting with a comma: ",\"ns_per_alloc\":12.3". */
-static inline void bk_print_result(const char *bench, uint64_t checksum, const char *extra)
-{
-    uint64_t wall = bk_now_ns() - bk__wall0_ns;
-    uint64_t cpu = bk__cpu_us() - bk__cpu0_us;
-    uint64_t cycles, max_pause;
-    bk_gc_stats(&cycles, &max_pause);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("{\"bench\":\"%s\",\"backend\":\"%s\",\"wall_s\":%.4f,\"cpu_s\":%.4f,"
-           "\"max_rss_kib\":%ld,\"gc_cycles\":%llu,\"max_pause_ms\":%.3f,"
-           "\"checksum\":%llu%s}\n",
-           bench, BK_NAME, wall / 1e9, cpu / 1e6, ru.ru_maxrss, (unsigned long long)cycles,
-           max_pause / 1e6, (unsigned long long)checksum, extra);
-    fflush(stdout);
-}
+#include "record.h"
 
 #endif /* BENCH_BACKEND_H */

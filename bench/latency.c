@@ -12,24 +12,14 @@
  *
  * Every insertion (allocation + fill + store) is timed on its own with the
  * monotonic clock; the distribution of those times is what a program with
- * a latency budget feels.  Fields added to backend.h's:
+ * a latency budget feels.  The measured phase of record.h is the insertion
+ * loop, with a gap tick at the end of each insertion (so a gap runs from
+ * the end of one insertion to the end of the next).  Fields added to
+ * record.h's:
  *   nmsg, window           the run's size
- *   phase_s                wall time of the insertion loop (wall_s also
- *                          counts start-up and the sorting afterwards)
  *   worst_ms, p999_ms, p99_ms   longest insertion, 99.9th and 99th
  *                          percentile (nearest rank over all insertions)
  *   p50_us, mean_ns        median and mean insertion
- *   pauses, pause_p99_ms   the collector's pauses, as in bigheap
- *   mmu_1ms, mmu_10ms, mmu_50ms, gaps_recorded, gaps_dropped
- *                          minimum mutator utilization over the loop,
- *                          counting every stretch of more than 20 us
- *                          between the ends of two insertions as time the
- *                          mutator did not run (see mmu.h)
- * tricolor only:
- *   mmu_10ms_pauses, pauses_in_phase, mmu_pauses_complete
- *                          the 10 ms MMU from the collector's own pause
- *                          ring instead (stop request to restart, placed
- *                          in time to about a µs; see mmu_measure)
  *
  * checksum = for every slot, the first byte of the message in it, plus the
  * number of slots checked.  Each slot must hold the last message that went
@@ -44,7 +34,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "mmu.h"
 
 enum { MSG_SIZE = 1024 };
 
@@ -85,8 +74,6 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(lat, 0, (size_t)nmsg * sizeof lat[0]);
-    mmu_log gaps;
-    mmu_log_init(&gaps, MMU_LOG_CAP);
 
     bk_start_clock();
     bk_init();
@@ -95,9 +82,10 @@ int main(int argc, char **argv)
     BK_ROOTS(ring, msg);
     ring = bk_alloc(&ring_type, (size_t)window * sizeof(char *));
 
-    /* The measured phase.  A gap runs from the end of one insertion to the
-     * end of the next, so it covers the bookkeeping in between too. */
-    uint64_t t0 = bk_now_ns(), prev = t0, sum = 0;
+    /* The measured phase. */
+    bk_gap_stride(0);
+    bk_phase_begin();
+    uint64_t t0 = bk_now_ns(), sum = 0;
     for (long i = 0; i < nmsg; i++) {
         uint64_t a = bk_now_ns();
         msg = bk_alloc_leaf(&msg_type, MSG_SIZE);
@@ -107,18 +95,11 @@ int main(int argc, char **argv)
         uint64_t d = b - a;
         lat[i] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
         sum += d;
-        if (b - prev > MMU_GAP_MIN_NS)
-            mmu_log_add(&gaps, prev, b);
-        prev = b;
+        bk_gap_tick();
     }
-    uint64_t t1 = prev;
+    bk_phase_end();
+    uint64_t t1 = bk_now_ns();
     msg = NULL;
-
-    /* Read right after the phase: the pause ring keeps only the newest. */
-    mmu_result mr;
-    mmu_measure(&gaps, t0, t1, &mr);
-    bk_pauses ps;
-    bk_pause_summary(&ps);
 
     /* Slot s holds message i = the last i < nmsg with i % window == s. */
     uint64_t checksum = 0;
@@ -152,22 +133,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "latency[%s]: insertion worst %.3f ms, p99.9 %.3f ms, p99 %.3f ms, median "
                     "%.3f us, mean %.0f ns\n",
             BK_NAME, worst_ms, p999_ms, p99_ms, p50_us, mean_ns);
-    fprintf(stderr, "latency[%s]: %llu pauses, longest %.2f ms, p99 %.2f ms (nearest rank over "
-                    "the newest %u)\n",
-            BK_NAME, (unsigned long long)ps.n, ps.max_ns / 1e6, ps.p99_ns / 1e6, ps.window);
-    mmu_print("latency", &mr);
 
-    char extra[768];
+    char extra[256];
     snprintf(extra, sizeof extra,
-             ",\"nmsg\":%ld,\"window\":%ld,\"phase_s\":%.4f,\"worst_ms\":%.3f,\"p999_ms\":%.3f,"
-             "\"p99_ms\":%.3f,\"p50_us\":%.3f,\"mean_ns\":%.1f,\"pauses\":%llu,"
-             "\"pause_p99_ms\":%.3f",
-             nmsg, window, phase_s, worst_ms, p999_ms, p99_ms, p50_us, mean_ns,
-             (unsigned long long)ps.n, ps.p99_ns / 1e6);
-    mmu_append_json(&mr, extra, sizeof extra);
+             ",\"nmsg\":%ld,\"window\":%ld,\"worst_ms\":%.3f,\"p999_ms\":%.3f,"
+             "\"p99_ms\":%.3f,\"p50_us\":%.3f,\"mean_ns\":%.1f",
+             nmsg, window, worst_ms, p999_ms, p99_ms, p50_us, mean_ns);
     bk_print_result("latency", checksum, extra);
     free(lat);
-    mmu_log_free(&gaps);
     bk_shutdown();
     return 0;
 }

@@ -20,9 +20,7 @@
  * start, one at its end) is a single O(n) sweep after the O(n log n) sort
  * in mmu_normalize.
  *
- * The first part needs nothing but libc.  The part at the end, which reads
- * tricolor's pause ring and formats the benchmarks' JSON fields, is only
- * compiled when this header is included after backend.h.
+ * Needs nothing but libc; record.h applies it to every benchmark.
  */
 #ifndef BENCH_MMU_H
 #define BENCH_MMU_H
@@ -152,90 +150,10 @@ static inline double mmu(const mmu_gap *g, size_t n, uint64_t t0, uint64_t t1, u
     return (double)(w - worst) / (double)w;
 }
 
-/* ================================================ the benchmarks' report */
-#if defined(BENCH_BACKEND_H)
-
+/* The benchmarks' gap log (record.h): its capacity, and the shortest gap
+ * counted as time the mutator was kept from running (shorter ones are the
+ * mutator's own work between two clock readings). */
 enum { MMU_LOG_CAP = 1 << 20 };
-/* A gap between two allocations longer than this is time the mutator was
- * kept from running; shorter ones are the mutator's own work. */
 #define MMU_GAP_MIN_NS 20000u
 
-typedef struct mmu_result {
-    double mmu_1ms, mmu_10ms, mmu_50ms;
-    size_t gaps;      /* gaps recorded (before clipping and merging) */
-    uint64_t dropped; /* gaps past the log's capacity, not counted */
-    /* tricolor: the same from the collector's own pause ring */
-    int has_pauses;
-    double mmu_10ms_pauses;
-    unsigned pauses_in_phase;
-    int pauses_complete; /* 0: the ring no longer reaches back to t0 */
-} mmu_result;
-
-/* The MMUs of the measured phase [t0, t1] (bk_now_ns() times) from the
- * mutator's gaps in log (reordered in place) and, for tricolor, from the
- * pauses now in its stats ring.  Call it right after the phase: the ring
- * keeps only the newest BK_PAUSE_RING pauses.
- *
- * The two measure different things.  tricolor times a pause from its stop
- * request (the mutator runs on until its next safepoint) to a clock read
- * just after the restart (late if the collector thread is descheduled), so
- * a pause interval can begin before and end after the mutator's own gap;
- * and the gaps also hold what is not a pause (assists, slow paths, page
- * faults, being descheduled). */
-static inline void mmu_measure(mmu_log *log, uint64_t t0, uint64_t t1, mmu_result *r)
-{
-    r->gaps = log->n;
-    r->dropped = log->dropped;
-    size_t n = mmu_normalize(log->v, log->n, t0, t1);
-    r->mmu_1ms = mmu(log->v, n, t0, t1, 1000000);
-    r->mmu_10ms = mmu(log->v, n, t0, t1, 10000000);
-    r->mmu_50ms = mmu(log->v, n, t0, t1, 50000000);
-    r->has_pauses = 0;
-#if defined(BACKEND_TRICOLOR)
-    static mmu_gap p[BK_PAUSE_RING];
-    static uint64_t ps[BK_PAUSE_RING], pe[BK_PAUSE_RING];
-    uint64_t total;
-    unsigned np = bk_pause_times(ps, pe, &total);
-    unsigned in = 0;
-    for (unsigned i = 0; i < np; i++) {
-        p[i] = (mmu_gap){ps[i], pe[i]};
-        in += pe[i] > t0 && ps[i] < t1;
-    }
-    size_t m = mmu_normalize(p, np, t0, t1);
-    r->has_pauses = 1;
-    r->mmu_10ms_pauses = mmu(p, m, t0, t1, 10000000);
-    r->pauses_in_phase = in;
-    /* Complete if nothing was overwritten, or the oldest pause kept began
-     * before the phase (every pause after it is kept too). */
-    r->pauses_complete = total <= BK_PAUSE_RING || (np > 0 && ps[0] <= t0);
-#endif
-}
-
-/* Appends the MMU fields (each starting with a comma) to extra. */
-static inline void mmu_append_json(const mmu_result *r, char *extra, size_t cap)
-{
-    size_t len = strlen(extra);
-    len += (size_t)snprintf(extra + len, cap - len,
-                            ",\"mmu_1ms\":%.3f,\"mmu_10ms\":%.3f,\"mmu_50ms\":%.3f,"
-                            "\"gaps_recorded\":%zu,\"gaps_dropped\":%llu",
-                            r->mmu_1ms, r->mmu_10ms, r->mmu_50ms, r->gaps,
-                            (unsigned long long)r->dropped);
-    if (r->has_pauses && len < cap)
-        snprintf(extra + len, cap - len,
-                 ",\"mmu_10ms_pauses\":%.3f,\"pauses_in_phase\":%u,\"mmu_pauses_complete\":%d",
-                 r->mmu_10ms_pauses, r->pauses_in_phase, r->pauses_complete);
-}
-
-static inline void mmu_print(const char *bench, const mmu_result *r)
-{
-    fprintf(stderr, "%s[%s]: MMU 1/10/50 ms %.3f / %.3f / %.3f from %zu allocation gaps > %u us%s\n",
-            bench, BK_NAME, r->mmu_1ms, r->mmu_10ms, r->mmu_50ms, r->gaps,
-            MMU_GAP_MIN_NS / 1000, r->dropped ? " (log full: some gaps dropped)" : "");
-    if (r->has_pauses)
-        fprintf(stderr, "%s[%s]: MMU 10 ms %.3f from the collector's %u pauses in the phase%s\n",
-                bench, BK_NAME, r->mmu_10ms_pauses, r->pauses_in_phase,
-                r->pauses_complete ? "" : " (pause ring wrapped: earlier pauses lost)");
-}
-
-#endif /* BENCH_BACKEND_H */
 #endif /* BENCH_MMU_H */
