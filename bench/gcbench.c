@@ -165,6 +165,7 @@ int main(int argc, char **argv)
     array = bk_alloc_leaf(&array_type, ARRAY_SIZE * sizeof(double));
     for (int i = 1; i < ARRAY_SIZE; i++)
         array[i] = 1.0 / i;
+    bk_gap_skip(); /* filling the array is not waiting for the collector */
 
     /* 3. Short-lived trees of growing depth. */
     for (int d = MIN_DEPTH; d <= MAX_DEPTH; d += 2)

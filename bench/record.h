@@ -35,7 +35,8 @@
  *                          for windows of 1, 10, 100 ms and 1 s
  *   phase_s                the phase's wall time
  * and, when BENCH_SERIES=PREFIX is set, writes for the plots
- *   PREFIX.pauses.tsv   start_s end_s pause_ms   (times from bk_init)
+ *   PREFIX.pauses.tsv   start_s end_s pause_ms   (times from bk_start_clock)
+ *   PREFIX.gaps.tsv     start_s end_s gap_ms     (every gap of 1 ms or more)
  *   PREFIX.pausehist.tsv, PREFIX.gaphist.tsv   lo_ms hi_ms count
  *   PREFIX.mmu.tsv      window_ms mmu_gaps mmu_pauses
  *   PREFIX.heap.tsv     t_s inuse_mib held_mib goal_mib trigger_mib rss_mib
@@ -332,6 +333,7 @@ enum { BK_NWINDOWS = sizeof bk__mmu_windows_ms / sizeof bk__mmu_windows_ms[0] };
 
 typedef struct bk__summary {
     uint64_t t0, t1;
+    size_t ngaps; /* gaps over MMU_GAP_MIN_NS in the phase, sorted, in bk__gap.log */
     double mmu_gaps[BK_NWINDOWS], mmu_pauses[BK_NWINDOWS];
     uint64_t npauses, pause_total_ns;
     double pause_p50, pause_p99, pause_p999;
@@ -346,7 +348,7 @@ static inline void bk__summarize(void)
     s->t0 = bk__gap.t0;
     s->t1 = bk__gap.t1 ? bk__gap.t1 : bk_now_ns();
 
-    size_t ng = mmu_normalize(bk__gap.log.v, bk__gap.log.n, s->t0, s->t1);
+    size_t ng = s->ngaps = mmu_normalize(bk__gap.log.v, bk__gap.log.n, s->t0, s->t1);
     static mmu_gap p[BK_PAUSE_CAP];
     uint64_t *len = malloc((bk__npauses + 1) * sizeof *len);
     if (!len)
@@ -402,6 +404,15 @@ static inline void bk__write_series(const char *prefix)
         fprintf(f, "%.6f\t%.6f\t%.4f\n", (bk__pauses[i].start - origin) / 1e9,
                 (bk__pauses[i].end - origin) / 1e9,
                 (bk__pauses[i].end - bk__pauses[i].start) / 1e6);
+    bk__series_close(f);
+    f = bk__series_open(prefix, "gaps");
+    fprintf(f, "# start_s\tend_s\tgap_ms\n");
+    for (size_t i = 0; i < s->ngaps; i++) {
+        const mmu_gap *x = &bk__gap.log.v[i];
+        if (x->end - x->start >= 1000000)
+            fprintf(f, "%.6f\t%.6f\t%.4f\n", (x->start - origin) / 1e9, (x->end - origin) / 1e9,
+                    (x->end - x->start) / 1e6);
+    }
     bk__series_close(f);
     f = bk__series_open(prefix, "pausehist");
     bk_hist_write(&s->pause_hist, f);
