@@ -131,8 +131,7 @@ static void pause_begin(pause *p)
 /* Restart the world; returns the pause's length, stop request to restart. */
 static uint64_t pause_end(cycle *c, pause *p)
 {
-    world_start();
-    uint64_t end = plat_now_ns();
+    uint64_t end = world_start();
     uint64_t cpu = plat_thread_cpu_ns() - p->cpu0;
     uint64_t ns = end - p->start_ns;
     stats_record_pause(ns, end, cpu);

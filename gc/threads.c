@@ -190,13 +190,18 @@ uint64_t world_stop(void)
     return plat_now_ns() - t0;
 }
 
-void world_start(void)
+uint64_t world_start(void)
 {
     pthread_mutex_lock(&world_lock);
     at_int_store_seq(&tc__safepoint_requested, 0);
+    /* The restart, read before the wake-up: woken threads may take both
+     * cores from this one, and a later clock read would count their
+     * running time as part of the pause. */
+    uint64_t now = plat_now_ns();
     pthread_cond_broadcast(&restart_cond);
     pthread_mutex_unlock(&world_lock);
     pthread_mutex_unlock(&threads_lock);
+    return now;
 }
 
 void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx)

@@ -99,7 +99,7 @@ int threads_count(void);
  * blocking region).  Returns the time-to-safepoint in ns.  Holds
  * threads_lock until world_start. */
 uint64_t world_stop(void);
-void world_start(void);
+uint64_t world_start(void); /* returns when the restart was signalled */
 
 /* Call fn for each attached thread. Only between world_stop/world_start,
  * or with threads_lock held through threads_lock_list. */
