@@ -21,6 +21,7 @@
  *   BK_ROOTS(a, b, ...)        register C locals as roots to end of scope
  *   BK_WRITE(obj, field, val)  obj->field = val, through the write barrier
  *   BK_WRITE_SLOT(obj, p, v)   *p = v where p points into heap object obj
+ *   BK_SAFEPOINT()             in loops that do not allocate (tree walks)
  *   bk_thread_start / bk_thread_join   a mutator thread that may allocate
  *   bk_print_result(bench, checksum, extra_json)   the one result line
  * and from record.h the measured phase and the mutator-observed gaps.
@@ -157,6 +158,9 @@ static inline void *bk__alloc(const bk_type *t, size_t size)
 static inline void *bk__alloc_leaf(const bk_type *t, size_t size) { return bk__alloc(t, size); }
 
 #define BK_ROOTS(...) TC_ROOTS(__VA_ARGS__)
+/* tricolor stops threads cooperatively: a loop that does not allocate
+ * polls, or a pause waits for it to finish (time-to-safepoint). */
+#define BK_SAFEPOINT() tc_safepoint()
 #define BK_WRITE(obj, field, val) TC_WRITE(obj, field, val)
 #define BK_WRITE_SLOT(obj, slotp, val)                                        \
     tc_write((void *)(obj), (void **)(slotp), (void *)(val))
@@ -356,6 +360,7 @@ static inline void *bk__alloc_leaf(const bk_type *t, size_t size)
 }
 
 #define BK_ROOTS(...) ((void)0)
+#define BK_SAFEPOINT() ((void)0) /* Boehm stops threads with signals */
 #define BK_WRITE(obj, field, val) ((void)((obj)->field = (val)))
 #define BK_WRITE_SLOT(obj, slotp, val) ((void)(obj), (void)(*(slotp) = (val)))
 

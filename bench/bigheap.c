@@ -90,6 +90,7 @@ static node *make_tree(int depth)
  * shape is wrong (a node freed early and reused would show up here). */
 static long walk(const node *n, int depth)
 {
+    BK_SAFEPOINT();
     if (!n)
         return -1;
     if (depth == 0)

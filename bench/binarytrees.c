@@ -59,6 +59,7 @@ static node *bottom_up_tree(int depth)
 /* Nodes in the tree.  A node has both children or none. */
 static long item_check(const node *n)
 {
+    BK_SAFEPOINT();
     if (!n->left)
         return 1;
     return 1 + item_check(n->left) + item_check(n->right);

@@ -97,6 +97,7 @@ static node *make_tree(int depth)
  * a node freed early and reused would show up here. */
 static long walk(const node *n, int depth)
 {
+    BK_SAFEPOINT();
     if (!n || n->i != depth || n->j != NODE_MAGIC)
         return -1;
     if (depth == 0)

@@ -104,6 +104,7 @@ int main(int argc, char **argv)
     /* Slot s holds message i = the last i < nmsg with i % window == s. */
     uint64_t checksum = 0;
     for (long s = 0; s < window; s++) {
+        BK_SAFEPOINT();
         const unsigned char *m = (const unsigned char *)ring[s];
         if (s >= nmsg) {
             if (m) {

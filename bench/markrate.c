@@ -70,6 +70,7 @@ static node *make_tree(int depth)
 
 static long walk(const node *n, int depth)
 {
+    BK_SAFEPOINT();
     if (!n || n->value != (((uintptr_t)depth << 1) | 1))
         return -1;
     if (depth == 0)
