@@ -73,22 +73,20 @@ static inline void bk_die(const char *what)
     exit(1);
 }
 
-/* A pause of the collector: [start, end] in bk_now_ns()'s clock. */
-typedef struct bk_span {
-    uint64_t start, end;
-} bk_span;
+#include "mmu.h"
 
-/* Every pause of the run, kept outside any GC heap.  Boehm's collection
+/* Every pause of the run as [start, end] in bk_now_ns()'s clock, kept
+ * outside any GC heap.  Boehm's collection
  * events append to it (with the allocation lock held); for tricolor the
  * recorder's poll does (under bk__pause_lock). */
 enum { BK_PAUSE_CAP = 1 << 20 };
-static bk_span *bk__pauses;
+static mmu_gap *bk__pauses;
 static uint64_t bk__npauses, bk__pauses_lost;
 
 static inline void bk__pause_add(uint64_t start, uint64_t end)
 {
     if (bk__npauses < BK_PAUSE_CAP)
-        bk__pauses[bk__npauses++] = (bk_span){start, end};
+        bk__pauses[bk__npauses++] = (mmu_gap){start, end};
     else
         bk__pauses_lost++;
 }

@@ -159,15 +159,9 @@ static int workers_used(void) { return GC_get_parallel() ? (int)GC_get_parallel(
 
 #endif
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static uint64_t median(uint64_t *v, int n)
 {
-    qsort(v, (size_t)n, sizeof v[0], cmp_u64);
+    qsort(v, (size_t)n, sizeof v[0], bk_cmp_u64);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 

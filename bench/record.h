@@ -47,8 +47,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "mmu.h"
-
 /* ------------------------------------------------------------ histogram */
 
 /* Log-scale buckets: bucket 0 holds values below 1,024 ns; above, each
@@ -324,7 +322,7 @@ static inline void bk_init(void)
     bk_phase_begin();
 }
 
-static inline int bk__cmp_u64(const void *a, const void *b)
+static inline int bk_cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -360,20 +358,21 @@ static inline void bk__summarize(void)
     s->t1 = bk__gap.t1 ? bk__gap.t1 : bk_now_ns();
 
     size_t ng = s->ngaps = mmu_normalize(bk__gap.log.v, bk__gap.log.n, s->t0, s->t1);
-    static mmu_gap p[BK_PAUSE_CAP];
+    /* Copies: mmu_normalize reorders, and the series keep the log. */
+    mmu_gap *p = malloc((bk__npauses + 1) * sizeof *p);
     uint64_t *len = malloc((bk__npauses + 1) * sizeof *len);
-    if (!len)
+    if (!p || !len)
         bk_die("out of memory summarizing pauses");
     s->npauses = bk__npauses;
     s->pause_total_ns = 0;
     memset(&s->pause_hist, 0, sizeof s->pause_hist);
     for (uint64_t i = 0; i < bk__npauses; i++) {
-        p[i] = (mmu_gap){bk__pauses[i].start, bk__pauses[i].end};
+        p[i] = bk__pauses[i];
         len[i] = bk__pauses[i].end - bk__pauses[i].start;
         s->pause_total_ns += len[i];
         bk_hist_add(&s->pause_hist, len[i]);
     }
-    qsort(len, bk__npauses, sizeof *len, bk__cmp_u64);
+    qsort(len, bk__npauses, sizeof *len, bk_cmp_u64);
     s->pause_p50 = bk__rank_ms(len, bk__npauses, 500);
     s->pause_p99 = bk__rank_ms(len, bk__npauses, 990);
     s->pause_p999 = bk__rank_ms(len, bk__npauses, 999);
@@ -384,6 +383,7 @@ static inline void bk__summarize(void)
         s->mmu_gaps[i] = mmu(bk__gap.log.v, ng, s->t0, s->t1, w);
         s->mmu_pauses[i] = mmu(p, np, s->t0, s->t1, w);
     }
+    free(p);
 }
 
 static inline FILE *bk__series_open(const char *prefix, const char *what)
