@@ -8,7 +8,6 @@
 
 int tc__barrier_on;
 static tc_aword marking;
-static tc_aword broken_for_test;
 static TC_OWN_LINE tc_aword flush_cpu_ns; /* mutators' own flushes, this cycle */
 
 void barrier_set_marking(int on)
@@ -18,7 +17,13 @@ void barrier_set_marking(int on)
     at_int_store_seq(&tc__barrier_on, mode);
 }
 
+#ifdef TC_TESTING
+static tc_aword broken_for_test;
 void barrier_test_break(int broken) { at_store(&broken_for_test, (uintptr_t)broken); }
+static int broken(void) { return at_load(&broken_for_test) != 0; }
+#else
+static int broken(void) { return 0; }
+#endif
 
 static void shade_values(void *const *vals, size_t n)
 {
@@ -82,7 +87,7 @@ static void verify_store(void *obj, void **slot, void *val)
 
 static void shade(void *old)
 {
-    if (!old || at_load(&broken_for_test))
+    if (!old || broken())
         return;
     tc_thread *t = thread_self();
     if (!t) {

@@ -30,7 +30,9 @@ void barrier_flush(tc_thread *t);
 void barrier_flush_all(void);
 /* CPU mutators spent flushing their own full buffers since the last call. */
 uint64_t barrier_take_flush_cpu(void);
-/* Test-only: make the barrier skip shading, to prove checkmark works. */
+#ifdef TC_TESTING
+/* Test hook: make the barrier skip shading, to prove checkmark works. */
 void barrier_test_break(int broken);
+#endif
 
 #endif

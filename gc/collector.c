@@ -50,12 +50,14 @@ static int nworkers, nidle;
 static double worker_duty = 1;
 static TC_OWN_LINE tc_aword worker_cpu_ns;
 static TC_OWN_LINE tc_aword idle_cpu_ns;
-static tc_aword hold_marking, stw1_swept;
-
 int collector_running(void) { return at_load(&running) != 0; }
 int collector_phase(void) { return (int)at_load(&phase); }
+
+#ifdef TC_TESTING
+static tc_aword hold_marking, stw1_swept;
 void collector_test_hold_marking(int hold) { at_store(&hold_marking, (uintptr_t)hold); }
 uint64_t collector_test_stw1_swept(void) { return at_load(&stw1_swept); }
+#endif
 
 /* ------------------------------------------------------------- requests */
 
@@ -152,7 +154,12 @@ static void flush_cache(tc_thread *t, void *ctx)
 static void mark_start(cycle *c)
 {
     uint64_t t0 = plat_now_ns();
-    at_store(&stw1_swept, sweep_finish());
+    uint64_t swept = sweep_finish();
+#ifdef TC_TESTING
+    at_store(&stw1_swept, swept);
+#else
+    (void)swept;
+#endif
     uint64_t t1 = plat_now_ns();
     barrier_take_flush_cpu(); /* count only this cycle's flushes */
     at_store(&worker_cpu_ns, 0);
@@ -235,8 +242,10 @@ static int try_mark_termination(cycle *c, int attempt)
 
 static void concurrent_mark(void)
 {
+#ifdef TC_TESTING
     while (at_load(&hold_marking))
         plat_sleep_ns(100000);
+#endif
     mark_concurrent(nworkers == 0, worker_duty, &worker_cpu_ns);
 }
 

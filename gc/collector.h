@@ -40,10 +40,12 @@ int collector_running(void);
 /* PHASE_*: what the collector thread is doing. */
 int collector_phase(void);
 
+#ifdef TC_TESTING
 /* Test hooks.  While held, a cycle stops after pause 1 with the barrier on
  * and nothing scanned yet, until released.  Spans the last pause 1 had to
  * sweep (0 when the background sweeper kept up). */
 void collector_test_hold_marking(int hold);
 uint64_t collector_test_stw1_swept(void);
+#endif
 
 #endif

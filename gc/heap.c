@@ -226,6 +226,7 @@ static void split_off(tc_span *s, size_t npages)
     free_list_insert(rest);
 }
 
+#ifdef TC_TESTING
 tc_span *heap_alloc_span(size_t npages, int state)
 {
     tc_span *s = heap_reserve_span(npages);
@@ -233,6 +234,7 @@ tc_span *heap_alloc_span(size_t npages, int state)
         heap_publish_span(s, state);
     return s;
 }
+#endif
 
 void heap_publish_span(tc_span *s, int state) { at_store_release(&s->state, (uintptr_t)state); }
 
@@ -456,6 +458,7 @@ uint64_t heap_scavenge_locked(uint64_t bytes, int use_madv_free)
     return b.released;
 }
 
+#ifdef TC_TESTING
 /* heap_lock held: the released pages of a, or -1 if an in-use span has one. */
 static int64_t verify_arena(const tc_arena *a)
 {
@@ -493,6 +496,7 @@ int heap_verify_released(void)
     pthread_mutex_unlock(&heap_lock);
     return err ? -1 : 0;
 }
+#endif
 
 void heap_for_each_span(void (*fn)(tc_span *s, void *ctx), void *ctx)
 {

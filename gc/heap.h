@@ -85,11 +85,7 @@ int heap_init(void);
 /* Unmap every arena, the page map and span metadata. */
 void heap_shutdown(void);
 
-/* A span of npages pages in state `state` (SMALL or LARGE), with every page
- * mapped; NULL when the OS refuses memory.  needzero tells whether its
- * memory may hold old bytes. */
-tc_span *heap_alloc_span(size_t npages, int state);
-/* heap_alloc_span in two steps, for the allocator: reserve returns a span
+/* A span for the allocator, in two steps: reserve returns a span
  * that markers cannot see yet (state SPAN_RESERVED); the caller sets its
  * shape (size class, slot size, ...) and clears its memory, then publish
  * makes it visible with a release store, so a marker that finds a pointer
@@ -151,10 +147,15 @@ void heap_set_grow_hook(heap_grow_hook_fn fn);
  * held, with no bound on the pieces.  Fatal if called outside the hook. */
 uint64_t heap_scavenge_locked(uint64_t bytes, int use_madv_free);
 
-/* Recount the released bitmaps under heap_lock: 0 if they agree with
- * heap_released_bytes and no page of an in-use span is released; else a
- * diagnostic and -1.  For tests. */
+#ifdef TC_TESTING
+/* Test hooks.  heap_alloc_span: reserve and publish in one step, a span
+ * of npages pages in state `state` (SMALL or LARGE), shape unset; NULL
+ * when the OS refuses memory.  heap_verify_released: recount the released
+ * bitmaps under heap_lock: 0 if they agree with heap_released_bytes and no
+ * page of an in-use span is released; else a diagnostic and -1. */
+tc_span *heap_alloc_span(size_t npages, int state);
 int heap_verify_released(void);
+#endif
 
 /* Call fn on every in-use span (world stopped, or heap quiescent). */
 void heap_for_each_span(void (*fn)(tc_span *s, void *ctx), void *ctx);

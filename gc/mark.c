@@ -485,12 +485,14 @@ void mark_stop_workers(void)
 
 void mark_set_black_allocation(int on) { at_store_seq(&mark_black_allocation, (uintptr_t)on); }
 
+#ifdef TC_TESTING
 int mark_is_marked(const void *p)
 {
     tc_span *s = heap_span_of((uintptr_t)p);
     long idx = s ? span_slot_index(s, (uintptr_t)p) : -1;
     return idx >= 0 && (at_load(&s->markbits[idx / 64]) >> (idx & 63) & 1);
 }
+#endif
 
 static void clear_checkbits(tc_span *s, void *ctx)
 {

@@ -109,8 +109,10 @@ static inline void mark_set_allocated(tc_span *s, size_t idx)
     at_or(&s->markbits[idx / 64], (uintptr_t)1 << (idx & 63));
 }
 
-/* True if the object whose payload is p is marked (p must be an object). */
+#ifdef TC_TESTING
+/* Test hook: true if the object whose payload is p is marked. */
 int mark_is_marked(const void *p);
+#endif
 
 /* The checkmark verifier: clear the check bits, re-mark everything
  * reachable from scan_roots with them, and abort naming the first object
