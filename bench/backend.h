@@ -133,6 +133,38 @@ typedef tc_type bk_type;
  * clock that is early by those microseconds: approximate to the µs. */
 static uint64_t bk__tc_origin_ns;
 
+/* How near its goal the pacer keeps the heap, from every cycle the trigger
+ * started (tc_collect's are left out): the worst heap at mark end over that
+ * cycle's goal, how many cycles ended more than 5% past it, and the peak
+ * heap at mark end over the live heap the cycle before it had found.
+ * These are benchmark figures, not test bounds: on a busy machine the mark
+ * workers get less CPU and cycles end later (tests/test_pacing.c). */
+static struct {
+    pthread_mutex_t lock;
+    double worst_end_over_goal, peak_end_over_live;
+    uint64_t cycles, over_5pct, last_marked;
+} bk__pace = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void bk__on_cycle(const tc_cycle_info *c, void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&bk__pace.lock);
+    if (!c->forced && c->heap_goal != UINT64_MAX && c->heap_goal > 0) {
+        double r = (double)c->heap_end / (double)c->heap_goal;
+        bk__pace.cycles++;
+        bk__pace.over_5pct += r > 1.05;
+        if (r > bk__pace.worst_end_over_goal)
+            bk__pace.worst_end_over_goal = r;
+        if (bk__pace.last_marked) {
+            double p = (double)c->heap_end / (double)bk__pace.last_marked;
+            if (p > bk__pace.peak_end_over_live)
+                bk__pace.peak_end_over_live = p;
+        }
+    }
+    bk__pace.last_marked = c->heap_marked;
+    pthread_mutex_unlock(&bk__pace.lock);
+}
+
 static inline void bk__backend_init(void)
 {
     bk__tc_origin_ns = bk_now_ns();
@@ -141,6 +173,7 @@ static inline void bk__backend_init(void)
         fprintf(stderr, "bench: tc_init failed: %s\n", tc_strerror(err));
         exit(1);
     }
+    tc_set_cycle_callback(bk__on_cycle, NULL);
 }
 
 static inline void bk_shutdown(void) { tc_shutdown(); }
@@ -241,7 +274,16 @@ static inline void *bk_thread_join(bk_thread t)
     return r;
 }
 
-static inline void bk__backend_fields(char *extra, size_t cap) { (void)extra, (void)cap; }
+static inline void bk__backend_fields(char *extra, size_t cap)
+{
+    pthread_mutex_lock(&bk__pace.lock);
+    if (bk__pace.cycles)
+        snprintf(extra, cap, ",\"pacer_cycles\":%llu,\"pacer_worst_end_over_goal\":%.4f,"
+                 "\"pacer_cycles_over_5pct\":%llu,\"pacer_peak_end_over_live\":%.4f",
+                 (unsigned long long)bk__pace.cycles, bk__pace.worst_end_over_goal,
+                 (unsigned long long)bk__pace.over_5pct, bk__pace.peak_end_over_live);
+    pthread_mutex_unlock(&bk__pace.lock);
+}
 
 /* =================================================================== Boehm */
 #else

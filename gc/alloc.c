@@ -14,19 +14,44 @@
 #include "platform.h"
 #include "sweep.h"
 
+/* The OOM handler (oom_lock).  A handler may run on several threads at
+ * once; oom_running counts the calls under way so that replacing the
+ * handler can wait for them (a caller may free the old handler's ctx
+ * right after), except for calls made by the replacing thread itself,
+ * from inside its own handler (in_oom_handler). */
 static tc_oom_fn oom_fn;
 static void *oom_ctx;
 static pthread_mutex_t oom_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t oom_done = PTHREAD_COND_INITIALIZER;
+static int oom_running;
+static TC_TLS int in_oom_handler;
+/* The largest request that could ever be met (plat_memory_bound), read
+ * at tc_init. */
+static uint64_t max_request;
 
 void tc_set_oom_handler(tc_oom_fn fn, void *ctx)
 {
+    /* A handler may call tc_collect, which stops the world: wait for it
+     * in a blocking region. */
+    int blocked = threads_block_if_running();
     pthread_mutex_lock(&oom_lock);
     oom_fn = fn;
     oom_ctx = ctx;
+    while (oom_running > in_oom_handler)
+        pthread_cond_wait(&oom_done, &oom_lock);
     pthread_mutex_unlock(&oom_lock);
+    threads_unblock(blocked);
+}
+
+void alloc_init(void)
+{
+    uint64_t bound = plat_memory_bound();
+    max_request = bound < TC_MAX_ALLOC ? bound : TC_MAX_ALLOC;
 }
 
 void alloc_reset(void) { tc_set_oom_handler(NULL, NULL); }
+
+void alloc_fork(int stage) { plat_fork_mutex(&oom_lock, stage); }
 
 int tc_last_error(void)
 {
@@ -41,11 +66,23 @@ static void *fail(tc_thread *t, int err)
     return NULL;
 }
 
+static void call_oom_handler(tc_oom_fn fn, void *ctx, size_t requested)
+{
+    in_oom_handler++;
+    fn(ctx, requested);
+    in_oom_handler--;
+    pthread_mutex_lock(&oom_lock);
+    oom_running--;
+    pthread_cond_broadcast(&oom_done);
+    pthread_mutex_unlock(&oom_lock);
+}
+
 static void *out_of_memory(tc_thread *t, size_t requested)
 {
     pthread_mutex_lock(&oom_lock);
     tc_oom_fn fn = oom_fn;
     void *ctx = oom_ctx;
+    oom_running += fn != NULL;
     pthread_mutex_unlock(&oom_lock);
     if (!fn) {
         int64_t limit = pacer_memory_limit();
@@ -56,7 +93,7 @@ static void *out_of_memory(tc_thread *t, size_t requested)
                    " bytes mapped, %" PRIu64 " in use; memory limit %s",
                    requested, heap_mapped_bytes(), heap_inuse_bytes(), lim);
     }
-    fn(ctx, requested);
+    call_oom_handler(fn, ctx, requested);
     return fail(t, TC_ENOMEM);
 }
 
@@ -176,9 +213,16 @@ static inline void *init_object(tc_thread *t, tc_span *s, size_t idx, const tc_t
     return payload;
 }
 
+/* A large object: reserve its span, shape it, write the object (zeroed
+ * payload, header, black mark bit), and only then publish the span.  A
+ * marker or tc_is_heap_object that finds the span through the page map
+ * (acquire load of its state) then sees all of that too: the same order
+ * as new_small_span's (design.md §8). */
 static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
 {
-    if (size > TC_MAX_ALLOC)
+    /* Bigger than the machine could ever back: fail before committing
+     * anything (the page table alone would take size/1024 bytes). */
+    if (size > max_request || max_request - size < TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE)
         return out_of_memory(t, size);
     size_t npages = (size + TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
     collector_maybe_trigger();
@@ -194,8 +238,8 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     s->slot_size = npages * TC_PAGE_SIZE - TC_SPAN_SLOT0;
     span_init_alloc(s);
     s->alloc_count = 1;
-    heap_publish_span(s, SPAN_LARGE);
     void *payload = init_object(t, s, 0, type);
+    heap_publish_span(s, SPAN_LARGE);
     pacer_note_allocated(npages * TC_PAGE_SIZE);
     pacer_assist(t, npages * TC_PAGE_SIZE);
     central *ce = &centrals[0];
@@ -232,6 +276,10 @@ static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
 {
     if (!t)
         return thread_self_or_diag("tc_alloc");
+    if (at_load(&t->state) != TS_RUNNING) {
+        plat_diag("tc_alloc: called inside a blocking region (call tc_blocking_leave first)");
+        return fail(t, TC_ESTATE);
+    }
     if (bad_request(type, size))
         return fail(t, TC_EINVAL);
     tc_safepoint();
@@ -249,11 +297,12 @@ static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
     return init_object(t, s, (size_t)idx, type);
 }
 
-/* The fast path applies: attached, a valid type, a small nonzero size,
- * and no stop of the world pending. */
+/* The fast path applies: attached and not in a blocking region, a valid
+ * type, a small nonzero size, and no stop of the world pending. */
 static inline int fast_path_ok(const tc_thread *t, const tc_type *type, size_t size)
 {
-    return t && type && size - 1 < TC_MAX_SMALL_SLOT - TC_HEADER_SIZE &&
+    return t && at_load(&t->state) == TS_RUNNING && type &&
+           size - 1 < TC_MAX_SMALL_SLOT - TC_HEADER_SIZE &&
            ((unsigned)type->layout <= TC_LAYOUT_SLOTS ||
             (type->layout == TC_LAYOUT_TRACE && type->trace)) &&
            !at_int_load(&tc__safepoint_requested);
@@ -272,28 +321,27 @@ void *tc_alloc(const tc_type *type, size_t size)
     return init_object(t, s, (size_t)idx, type);
 }
 
-tc_span *alloc_object_span(const void *p, const char **why)
+tc_span *alloc_object_span(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     tc_span *s = (a & 15) ? NULL : heap_span_of(a);
-    const char *reason = NULL;
-    if (!s)
-        reason = "not the address of a GC heap object";
-    else if (span_slot_index(s, a) < 0)
-        reason = "inside a heap object, not at its start";
-    else if (!at_load((tc_aword *)(a - TC_HEADER_SIZE)))
-        reason = "a freed object";
-    if (why)
-        *why = reason;
-    return reason ? NULL : s;
+    if (!s || span_slot_index(s, a) < 0 || !at_load((tc_aword *)(a - TC_HEADER_SIZE)))
+        return NULL;
+    return s;
+}
+
+/* "<what>(p): <what p is>" for a p that is not a live object's start. */
+static void diag_not_object(const char *what, const void *p)
+{
+    char buf[160];
+    plat_diag("%s(%p): %s", what, p, heap_describe_address((uintptr_t)p, buf, sizeof buf));
 }
 
 size_t tc_size(const void *obj)
 {
-    const char *why;
-    tc_span *s = alloc_object_span(obj, &why);
+    tc_span *s = alloc_object_span(obj);
     if (!s) {
-        plat_diag("tc_size(%p): %s", obj, why);
+        diag_not_object("tc_size", obj);
         return 0;
     }
     return s->slot_size - TC_HEADER_SIZE;
@@ -301,12 +349,11 @@ size_t tc_size(const void *obj)
 
 const tc_type *tc_type_of(const void *obj)
 {
-    const char *why;
-    if (!alloc_object_span(obj, &why)) {
-        plat_diag("tc_type_of(%p): %s", obj, why);
+    if (!alloc_object_span(obj)) {
+        diag_not_object("tc_type_of", obj);
         return NULL;
     }
     return at_load_ptr((const tc_aword *)((uintptr_t)obj - TC_HEADER_SIZE));
 }
 
-int tc_is_heap_object(const void *p) { return alloc_object_span(p, NULL) != NULL; }
+int tc_is_heap_object(const void *p) { return alloc_object_span(p) != NULL; }

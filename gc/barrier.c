@@ -66,31 +66,41 @@ static void flush_one(tc_thread *t, void *ctx)
 
 void barrier_flush_all(void) { threads_for_each(flush_one, NULL); }
 
+static const char *type_name_at(uintptr_t payload)
+{
+    const tc_type *t = at_load_ptr((const tc_aword *)(payload - TC_HEADER_SIZE));
+    return t && t->name ? t->name : "?";
+}
+
 static void verify_store(void *obj, void **slot, void *val)
 {
-    const char *why;
-    tc_span *s = alloc_object_span(obj, &why);
+    char buf[160];
+    tc_span *s = alloc_object_span(obj);
     if (!s) {
-        plat_diag("verify: tc_write(%p, %p, %p): obj is %s", obj, (void *)slot, val, why);
+        plat_diag("verify: tc_write(%p, %p, %p): obj is %s", obj, (void *)slot, val,
+                  heap_describe_address((uintptr_t)obj, buf, sizeof buf));
         return;
     }
     uintptr_t start = (uintptr_t)obj, end = start + s->slot_size - TC_HEADER_SIZE;
     if ((uintptr_t)slot < start || (uintptr_t)slot + sizeof(void *) > end ||
         ((uintptr_t)slot & (sizeof(void *) - 1)))
         plat_diag("verify: tc_write(%p, %p, %p): the slot is not an aligned word inside "
-                  "the %s object", obj, (void *)slot, val,
-                  ((const tc_type *)at_load_ptr((tc_aword *)(start - TC_HEADER_SIZE)))->name);
+                  "the %s object", obj, (void *)slot, val, type_name_at(start));
     uintptr_t v = (uintptr_t)val;
-    if (v && !(v & 15) && heap_span_of(v) && !alloc_object_span(val, &why))
-        plat_diag("verify: tc_write(%p, %p, %p): the value is %s", obj, (void *)slot, val, why);
+    if (v && !(v & 15) && heap_span_of(v) && !alloc_object_span(val))
+        plat_diag("verify: tc_write(%p, %p, %p) into a %s object: the value is %s", obj,
+                  (void *)slot, val, type_name_at(start),
+                  heap_describe_address(v, buf, sizeof buf));
 }
 
-static void shade(void *old)
+/* Shade one overwritten value.  An unattached thread, or one in a
+ * blocking region (whose buffer pause 2 may be flushing right now), marks
+ * it at once instead of buffering it. */
+static void shade(tc_thread *t, void *old)
 {
     if (!old || broken())
         return;
-    tc_thread *t = thread_self();
-    if (!t) {
+    if (!t || at_load(&t->state) != TS_RUNNING) {
         shade_values(&old, 1);
         return;
     }
@@ -99,12 +109,22 @@ static void shade(void *old)
         flush_own(t);
 }
 
+/* Under verify: the calling thread may store into the heap. */
+static tc_thread *verify_caller(const char *what)
+{
+    tc_thread *t = thread_self_or_diag(what);
+    if (t && at_load(&t->state) != TS_RUNNING)
+        plat_diag("verify: %s inside a blocking region (call tc_blocking_leave first)", what);
+    return t;
+}
+
 void tc__write_slow(void *obj, void **slot, void *val)
 {
+    tc_thread *t = opt.verify ? verify_caller("tc_write") : thread_self();
     if (opt.verify)
         verify_store(obj, slot, val);
     if (at_load(&marking))
-        shade(at_load_ptr(slot));
+        shade(t, at_load_ptr(slot));
     at_store_ptr(slot, val);
 }
 
@@ -113,13 +133,14 @@ void tc_write_slots(void *obj, void **dst, void *const *src, size_t n)
     if (n == 0 || dst == src)
         return;
     if (at_int_load(&tc__barrier_on)) {
+        tc_thread *t = opt.verify ? verify_caller("tc_write_slots") : thread_self();
         if (opt.verify) {
             verify_store(obj, dst, NULL);
             verify_store(obj, dst + n - 1, NULL);
         }
         if (at_load(&marking))
             for (size_t i = 0; i < n; i++)
-                shade(at_load_ptr(&dst[i]));
+                shade(t, at_load_ptr(&dst[i]));
     }
     tc_aword *d = (tc_aword *)dst;
     const tc_aword *s = (const tc_aword *)src;

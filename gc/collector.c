@@ -36,13 +36,15 @@ static pthread_cond_t request_cond = PTHREAD_COND_INITIALIZER; /* requested move
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;    /* reports_done moved */
 static uint64_t forced_upto;   /* cycles up to this number were asked by tc_collect */
 static uint64_t reports_done;  /* cycles swept and reported */
-static int collector_stop;
+static int collector_exit;     /* the collector thread leaves its loop (stop_threads) */
+static int shutting_down;      /* tc_shutdown: collector_wait returns at once */
 /* Written under cyc_lock, read without it. */
 static tc_aword requested;     /* highest cycle number asked for */
 static tc_aword cycles_started, cycles_marked;
 static tc_aword phase;
 
 static pthread_t collector_thread;
+static int have_collector;
 /* Mark workers: nworkers dedicated ones (fractional when the 25% target
  * is less than a whole worker each), then nidle idle-priority ones. */
 static pthread_t *workers;
@@ -76,16 +78,12 @@ uint64_t collector_request(int forced)
 
 void collector_wait(uint64_t n)
 {
-    tc_thread *self = thread_self();
-    int blocked = self && at_load(&self->state) == TS_RUNNING;
-    if (blocked)
-        tc_blocking_enter();
+    int blocked = threads_block_if_running();
     pthread_mutex_lock(&cyc_lock);
-    while (reports_done < n && !collector_stop)
+    while (reports_done < n && !shutting_down)
         pthread_cond_wait(&done_cond, &cyc_lock);
     pthread_mutex_unlock(&cyc_lock);
-    if (blocked)
-        tc_blocking_leave();
+    threads_unblock(blocked);
 }
 
 void collector_collect(int forced) { collector_wait(collector_request(forced)); }
@@ -104,8 +102,11 @@ void tc_collect(void)
         plat_diag("tc_collect: the collector is not running (call tc_init first)");
         return;
     }
-    if (!thread_self_or_diag("tc_collect"))
+    tc_thread *t = thread_self_or_diag("tc_collect");
+    if (!t)
         return;
+    if (at_load(&t->state) != TS_RUNNING)
+        plat_diag("tc_collect: called inside a blocking region (it collects all the same)");
     collector_collect(1);
 }
 
@@ -226,6 +227,8 @@ static int try_mark_termination(cycle *c, int attempt)
         mark_drain(&c->v);
         done = 1;
     }
+    if (done)
+        mark_finish_overflow(&c->v);
     mark_visitor_done(&c->v);
     if (done)
         mark_done(c);
@@ -258,6 +261,7 @@ static void mark_stopped(cycle *c)
     uint64_t t0 = plat_now_ns();
     barrier_flush_all();
     mark_drain(&c->v);
+    mark_finish_overflow(&c->v);
     mark_visitor_done(&c->v);
     uint64_t t1 = plat_now_ns();
     mark_done(c);
@@ -339,12 +343,17 @@ static void run_cycle(uint64_t number, int forced)
 
 /* ------------------------------------------------- the collector thread */
 
+/* Set on the collector's own threads (collector, mark workers): callbacks
+ * and trace functions run there, and some calls must know it. */
+static TC_TLS int on_collector_thread;
+
 static void *collector_main(void *arg)
 {
     (void)arg;
+    on_collector_thread = 1;
     plat_name_thread("tc-collector");
     pthread_mutex_lock(&cyc_lock);
-    while (!collector_stop) {
+    while (!collector_exit) {
         uint64_t next = at_load(&cycles_started) + 1;
         if (at_load(&requested) < next) {
             pthread_cond_wait(&request_cond, &cyc_lock);
@@ -364,6 +373,7 @@ static void *collector_main(void *arg)
 static void *worker_main(void *arg)
 {
     (void)arg;
+    on_collector_thread = 1;
     plat_name_thread("tc-mark");
     mark_worker_loop(&worker_cpu_ns, worker_duty, 0);
     return NULL;
@@ -375,12 +385,15 @@ static void *worker_main(void *arg)
 static void *idle_worker_main(void *arg)
 {
     (void)arg;
+    on_collector_thread = 1;
     plat_name_thread("tc-mark-idle");
     struct sched_param sp = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     mark_worker_loop(&idle_cpu_ns, 1, 1);
     return NULL;
 }
+
+int collector_on_own_thread(void) { return on_collector_thread; }
 
 static void join_workers(void)
 {
@@ -403,54 +416,70 @@ static double plan_workers(int n, int ncpu)
     return marking * worker_duty / ncpu;
 }
 
-/* n dedicated workers, and the idle-priority ones only beside them (with
- * none, the collector thread marks alone: design.md §10). */
-static int start_threads(int n)
+/* Let the cycle under way finish, then stop the collector thread, the
+ * mark workers and the scavenger, whichever are running.  Cycle counters
+ * and requests stay: start_threads carries on where this left off.  The
+ * caller waits BLOCKING: the cycle may need to stop the world. */
+static void stop_threads(void)
 {
-    int want_idle = n > 0 ? opt.idle_workers : 0;
+    int blocked = threads_block_if_running();
+    if (have_collector) {
+        pthread_mutex_lock(&cyc_lock);
+        collector_exit = 1;
+        pthread_cond_broadcast(&request_cond);
+        pthread_mutex_unlock(&cyc_lock);
+        pthread_join(collector_thread, NULL);
+        have_collector = 0;
+        pthread_mutex_lock(&cyc_lock);
+        collector_exit = 0;
+        pthread_mutex_unlock(&cyc_lock);
+    }
+    if (workers)
+        join_workers();
+    scavenge_stop();
+    threads_unblock(blocked);
+}
+
+/* n dedicated workers, then want_idle idle-priority ones; 0 as soon as
+ * one cannot be created (nworkers and nidle count those that were). */
+static int start_workers(int n, int want_idle)
+{
     workers = calloc((size_t)(n + want_idle) + 1, sizeof *workers);
     if (!workers)
-        return TC_ENOMEM;
+        return 0;
     for (nworkers = 0; nworkers < n; nworkers++)
-        if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
-            break;
-    for (nidle = 0; nworkers == n && nidle < want_idle; nidle++)
-        if (pthread_create(&workers[n + nidle], NULL, idle_worker_main, NULL) != 0)
-            break;
-    if (nworkers < n || nidle < want_idle ||
-        pthread_create(&collector_thread, NULL, collector_main, NULL) != 0) {
-        join_workers();
+        if (plat_thread_create(&workers[nworkers], worker_main, NULL) != 0)
+            return 0;
+    for (nidle = 0; nidle < want_idle; nidle++)
+        if (plat_thread_create(&workers[n + nidle], idle_worker_main, NULL) != 0)
+            return 0;
+    return 1;
+}
+
+/* The dedicated mark workers (opt.mark_workers), the idle-priority ones
+ * only beside them (with none, the collector thread marks alone: design.md
+ * §10), the collector thread and the scavenger.  TC_ENOMEM if any could
+ * not be started; then none is left running. */
+static int start_threads(void)
+{
+    int n = opt.mark_workers;
+    mark_allow_workers();
+    int ok = start_workers(n, n > 0 ? opt.idle_workers : 0);
+    if (ok)
+        ok = have_collector = plat_thread_create(&collector_thread, collector_main, NULL) == 0;
+    if (ok)
+        ok = scavenge_start(opt.scavenge) == 0;
+    if (!ok) {
+        stop_threads();
         return TC_ENOMEM;
     }
     return 0;
 }
 
-/* Let the cycle under way finish, then stop the collector and workers.
- * The caller waits BLOCKING: the cycle may need to stop the world. */
-static void stop_threads(void)
-{
-    tc_thread *self = thread_self();
-    int blocked = self && at_load(&self->state) == TS_RUNNING;
-    if (blocked)
-        tc_blocking_enter();
-    pthread_mutex_lock(&cyc_lock);
-    collector_stop = 1;
-    pthread_cond_broadcast(&request_cond);
-    pthread_cond_broadcast(&done_cond);
-    pthread_mutex_unlock(&cyc_lock);
-    pthread_join(collector_thread, NULL);
-    join_workers();
-    scavenge_stop();
-    if (blocked)
-        tc_blocking_leave();
-    collector_stop = 0;
-    reports_done = forced_upto = 0;
-    at_store(&requested, 0);
-    at_store(&phase, PHASE_OFF);
-}
-
 /* -------------------------------------------------------------- lifecycle */
 
+/* Undo everything start_collector set up, in whatever state it got to:
+ * afterwards the library is as if tc_init had never been called. */
 static void teardown(void)
 {
     threads_forget_all();
@@ -461,44 +490,62 @@ static void teardown(void)
     heap_shutdown();
     stats_reset();
     alloc_reset();
+    scavenge_reset_counters();
     at_store(&cycles_started, 0);
     at_store(&cycles_marked, 0);
+    at_store(&requested, 0);
+    at_store(&phase, PHASE_OFF);
+    reports_done = forced_upto = 0;
+    shutting_down = 0;
 }
+
+/* init_lock held, not running: bring the collector up, or leave the
+ * library exactly as it was. */
+static int start_collector(const tc_config *cfg)
+{
+    tc_options before = opt;
+    int err = options_resolve(cfg);
+    if (err)
+        return err;
+    sc_init();
+    mark_reset(); /* the mark stack's reserve chunks */
+    central_init();
+    stats_init(plat_now_ns());
+    pacer_init(opt.gc_percent, opt.memory_limit, plan_workers(opt.mark_workers, plat_ncpu()));
+    barrier_set_marking(0);
+    alloc_init();
+    err = heap_init() != 0 ? TC_ENOMEM : 0;
+    if (!err)
+        err = start_threads();
+    if (!err) {
+        at_store(&running, 1);
+        err = threads_attach();
+        if (err == TC_EEXIST)
+            err = 0;
+        if (err) {
+            at_store(&running, 0);
+            stop_threads();
+        }
+    }
+    if (err) {
+        teardown();
+        opt = before;
+    }
+    return err;
+}
+
+static void register_fork_handlers(void);
 
 int tc_init(const tc_config *cfg)
 {
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, register_fork_handlers);
     pthread_mutex_lock(&init_lock);
     int err = collector_running() ? TC_ESTATE : 0;
     if (err)
         plat_diag("tc_init: the collector is already running (call tc_shutdown first)");
-    if (!err)
-        err = options_resolve(cfg);
-    if (!err) {
-        sc_init();
-        central_init();
-        stats_init(plat_now_ns());
-        pacer_init(opt.gc_percent, opt.memory_limit, plan_workers(opt.mark_workers, plat_ncpu()));
-        barrier_set_marking(0);
-        if (heap_init() != 0)
-            err = TC_ENOMEM;
-    }
-    if (!err && (err = start_threads(opt.mark_workers)) != 0)
-        heap_shutdown();
-    if (!err && scavenge_start(opt.scavenge) != 0) {
-        stop_threads();
-        heap_shutdown();
-        err = TC_ENOMEM;
-    }
-    if (!err) {
-        at_store(&running, 1);
-        int aerr = threads_attach();
-        if (aerr && aerr != TC_EEXIST) {
-            at_store(&running, 0);
-            stop_threads();
-            teardown();
-            err = aerr;
-        }
-    }
+    else
+        err = start_collector(cfg);
     pthread_mutex_unlock(&init_lock);
     return err;
 }
@@ -508,10 +555,96 @@ void tc_shutdown(void)
     pthread_mutex_lock(&init_lock);
     if (collector_running()) {
         at_store(&running, 0);
+        pthread_mutex_lock(&cyc_lock);
+        shutting_down = 1; /* tc_collect callers stop waiting */
+        pthread_cond_broadcast(&done_cond);
+        pthread_mutex_unlock(&cyc_lock);
         stop_threads(); /* a cycle in progress finishes first */
         teardown();
     }
     pthread_mutex_unlock(&init_lock);
+}
+
+/* ------------------------------------------------------------------- fork
+ *
+ * pthread_atfork handlers (design.md §7).  Before the fork: the cycle
+ * under way finishes and the collector's threads stop, the world stops
+ * (every attached thread at a safepoint or in a blocking region), and the
+ * forking thread takes every lock of the library, in the lock order, so
+ * no other thread is inside the library.  After it: the parent lets go
+ * and restarts the threads; the child, where only the forking thread
+ * exists, also forgets the other threads (their span caches go back to
+ * the central lists, their roots stop being roots) and starts its own
+ * collector threads. */
+
+static int fork_handled; /* the prepare handler quiesced a running collector */
+
+/* The locks below init_lock and threads_lock, in the lock order, that a
+ * thread could hold with the collector's threads gone and the world
+ * stopped: those an unattached thread or one in a blocking region may
+ * take.  Not the central lists' locks: only attached threads take them,
+ * never across a safepoint or inside a blocking region (a detaching
+ * thread takes them under threads_lock, which the forking thread holds),
+ * so none is held at the fork. */
+static void fork_locks(int stage)
+{
+    plat_fork_mutex(&cyc_lock, stage);
+    plat_fork_cond(&request_cond, stage);
+    plat_fork_cond(&done_cond, stage);
+    roots_fork(stage);
+    heap_fork(stage);
+    mark_fork(stage);
+    pacer_fork(stage);
+    stats_fork(stage);
+    alloc_fork(stage);
+    scavenge_fork(stage);
+    threads_fork_world(stage);
+}
+
+static void fork_prepare(void)
+{
+    threads_lock_as_blocked(&init_lock);
+    fork_handled = collector_running() && !on_collector_thread;
+    if (collector_running() && on_collector_thread)
+        plat_diag("fork() on one of the collector's threads (from a callback or a trace "
+                  "function) is not supported: the child must not use the collector");
+    if (!fork_handled)
+        return;
+    stop_threads();
+    world_stop();
+    fork_locks(PLAT_FORK_PREPARE);
+}
+
+static void restart_after_fork(void)
+{
+    if (start_threads() != 0)
+        plat_fatal("fork: the collector's threads could not be started again");
+}
+
+static void fork_parent(void)
+{
+    if (fork_handled) {
+        fork_locks(PLAT_FORK_PARENT);
+        world_start();
+        restart_after_fork();
+    }
+    pthread_mutex_unlock(&init_lock);
+}
+
+static void fork_child(void)
+{
+    if (fork_handled) {
+        fork_locks(PLAT_FORK_CHILD);
+        threads_fork_child(); /* lets go of threads_lock */
+        restart_after_fork();
+    }
+    plat_fork_mutex(&init_lock, PLAT_FORK_CHILD);
+}
+
+static void register_fork_handlers(void)
+{
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        plat_diag("pthread_atfork failed: a child of fork() must not use the collector");
 }
 
 int tc_thread_attach(void)

@@ -37,6 +37,8 @@ void collector_wait(uint64_t n);
 /* collector_request(forced) then collector_wait. */
 void collector_collect(int forced);
 int collector_running(void);
+/* Nonzero on the collector thread and the mark workers. */
+int collector_on_own_thread(void);
 /* PHASE_*: what the collector thread is doing. */
 int collector_phase(void);
 

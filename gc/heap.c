@@ -2,8 +2,11 @@
 #include "heap.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tricolor.h"
 
 #include "platform.h"
 #include "spanpool.h"
@@ -236,7 +239,20 @@ tc_span *heap_alloc_span(size_t npages, int state)
 }
 #endif
 
-void heap_publish_span(tc_span *s, int state) { at_store_release(&s->state, (uintptr_t)state); }
+#ifdef TC_TESTING
+static tc_aword publish_hook; /* void (*)(tc_span *, int) or 0 */
+void heap_test_on_publish(void (*fn)(tc_span *s, int state)) { at_store(&publish_hook, (uintptr_t)fn); }
+#endif
+
+void heap_publish_span(tc_span *s, int state)
+{
+#ifdef TC_TESTING
+    void (*hook)(tc_span *, int) = (void (*)(tc_span *, int))at_load(&publish_hook);
+    if (hook)
+        hook(s, state);
+#endif
+    at_store_release(&s->state, (uintptr_t)state);
+}
 
 tc_span *heap_reserve_span(size_t npages)
 {
@@ -305,6 +321,39 @@ void heap_free_span(tc_span *s)
     map_span_pages(s, s, 0);
     free_list_insert(s);
     pthread_mutex_unlock(&heap_lock);
+}
+
+void heap_fork(int stage) { plat_fork_mutex(&heap_lock, stage); }
+
+static const char *type_name(const tc_type *t) { return t && t->name ? t->name : "?"; }
+
+const char *heap_describe_address(uintptr_t p, char *buf, size_t len)
+{
+    tc_span *s = heap_span_of(p);
+    if (!s)
+        return "not the address of a GC heap object";
+    uintptr_t first = s->base + TC_SPAN_SLOT0;
+    if (p < first + TC_HEADER_SIZE) {
+        snprintf(buf, len, "inside the heap but before the first object of its span (at %#lx)",
+                 (unsigned long)(first + TC_HEADER_SIZE));
+        return buf;
+    }
+    size_t idx = s->sizeclass ? (size_t)(((uint64_t)(p - first) * s->divmul) >> 32) : 0;
+    if (idx >= s->nelems)
+        return "inside the heap, in the unused tail of a span";
+    uintptr_t obj = span_slot_addr(s, idx) + TC_HEADER_SIZE;
+    const tc_type *t = at_load_ptr((const tc_aword *)(obj - TC_HEADER_SIZE));
+    if (p == obj)
+        return t ? "the start of a live object" : "a freed object";
+    if (p < obj)
+        snprintf(buf, len, "in the header word of the %s%s at %p", t ? type_name(t) : "free",
+                 t ? " object" : " slot", (void *)obj);
+    else if (!t)
+        snprintf(buf, len, "inside a free slot at %p", (void *)obj);
+    else
+        snprintf(buf, len, "%zu byte%s into a %s object at %p (an interior pointer)",
+                 (size_t)(p - obj), p - obj == 1 ? "" : "s", type_name(t), (void *)obj);
+    return buf;
 }
 
 uint64_t heap_inuse_bytes(void) { return at_load(&inuse_bytes); }

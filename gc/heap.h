@@ -95,6 +95,15 @@ void heap_publish_span(tc_span *s, int state);
 /* Give a span's pages back (coalescing with free neighbours). */
 void heap_free_span(tc_span *s);
 
+/* What address p is, in words for a diagnostic: "not the address of a GC
+ * heap object", "the start of a live object", "a freed object", "24 bytes
+ * into a cons object at 0x... (an interior pointer)", ...  The result is
+ * a constant string or buf.  Lock-free; p need not be aligned. */
+const char *heap_describe_address(uintptr_t p, char *buf, size_t len);
+
+/* fork() support (PLAT_FORK_*): heap_lock. */
+void heap_fork(int stage);
+
 /* Span of in-use memory holding p, or NULL. Lock-free. */
 static inline tc_span *heap_span_of(uintptr_t p);
 
@@ -155,6 +164,8 @@ uint64_t heap_scavenge_locked(uint64_t bytes, int use_madv_free);
  * page of an in-use span is released; else a diagnostic and -1. */
 tc_span *heap_alloc_span(size_t npages, int state);
 int heap_verify_released(void);
+/* Call fn(s, state) in heap_publish_span, just before s becomes visible. */
+void heap_test_on_publish(void (*fn)(tc_span *s, int state));
 #endif
 
 /* Call fn on every in-use span (world stopped, or heap quiescent). */

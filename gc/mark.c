@@ -30,6 +30,25 @@ static TC_OWN_LINE tc_aword assist_hungry; /* an assist found no work to take */
 tc_aword mark_black_allocation;
 static TC_OWN_LINE tc_aword marked_bytes, marked_objects;
 
+/* Mark-stack overflow.  Marking never needs memory it cannot get: when
+ * no chunk is free and malloc fails, a marker drops the grey object it
+ * could not push (its mark bit stays set: it is "grey in the heap") and
+ * sets `overflowed`.  Mark termination then rescans every marked object
+ * with the world stopped (mark_finish_overflow), as Boehm GC recovers
+ * from a mark-stack overflow.  RESERVE_CHUNKS static chunks, never
+ * freed, are on the empty list from tc_init on: with the world stopped and
+ * nothing grey every chunk is free, so the rescan can always push. */
+#define RESERVE_CHUNKS 2
+static grey_chunk reserve_chunks[RESERVE_CHUNKS];
+static TC_OWN_LINE tc_aword overflowed;
+static tc_aword overflow_said;
+
+static int is_reserve(const grey_chunk *c)
+{
+    return c >= reserve_chunks && c < reserve_chunks + RESERVE_CHUNKS;
+}
+
+/* An empty chunk, or NULL if none is free and malloc fails. */
 static grey_chunk *chunk_get_empty(void)
 {
     pthread_mutex_lock(&grey_lock);
@@ -37,14 +56,21 @@ static grey_chunk *chunk_get_empty(void)
     if (c)
         grey_empty = c->next;
     pthread_mutex_unlock(&grey_lock);
-    if (!c) {
+    if (!c && !PLAT_FAULT(PLAT_FAULT_MARK_CHUNK))
         c = malloc(sizeof *c);
-        if (!c)
-            plat_fatal("out of memory for the mark stack (%zu bytes)", sizeof *c);
-    }
+    if (!c)
+        return NULL;
     c->next = NULL;
     c->n = 0;
     return c;
+}
+
+static void note_overflow(void)
+{
+    at_store(&overflowed, 1);
+    if (!at_load(&overflow_said) && at_cas(&overflow_said, 0, 1))
+        plat_diag("out of memory for the mark stack: marking goes on, and mark termination "
+                  "rescans the marked heap (a longer pause)");
 }
 
 static void put_empty(grey_chunk *c)
@@ -123,13 +149,19 @@ void mark_visitor_done(tc_visitor *v)
     flush_counts(v);
 }
 
+/* item's mark bit is set: push it, or drop it as overflow. */
 static void push_grey(tc_visitor *v, void *item)
 {
     grey_chunk *c = v->chunk;
     if (!c || c->n == GREY_CHUNK_ITEMS) {
+        grey_chunk *fresh = chunk_get_empty();
+        if (!fresh) {
+            note_overflow();
+            return;
+        }
         if (c)
             put_full(c);
-        c = v->chunk = chunk_get_empty();
+        c = v->chunk = fresh;
     }
     c->items[c->n++] = item;
 }
@@ -156,8 +188,10 @@ static void share_work(tc_visitor *v)
     if (!c || c->n < 8 || at_load(&nfull) ||
         !(at_load(&nwaiting_flag) || at_load(&assist_hungry)))
         return;
-    at_store(&assist_hungry, 0);
     grey_chunk *half = chunk_get_empty();
+    if (!half)
+        return;
+    at_store(&assist_hungry, 0);
     size_t keep = c->n / 2;
     half->n = c->n - keep;
     memcpy(half->items, c->items + keep, half->n * sizeof(void *));
@@ -185,23 +219,12 @@ static void describe_referrer(const tc_visitor *v, char *buf, size_t len)
         snprintf(buf, len, "%s", v->root_kind);
 }
 
-static void report_bad_reference(const tc_visitor *v, tc_span *s, uintptr_t p)
+static void report_bad_reference(const tc_visitor *v, uintptr_t p)
 {
-    char who[128];
+    char who[128], what[160];
     describe_referrer(v, who, sizeof who);
-    uintptr_t first = s->base + TC_SPAN_SLOT0 + TC_HEADER_SIZE;
-    size_t idx = p < first ? 0 : s->sizeclass ? ((uint64_t)(p - first) * s->divmul) >> 32 : 0;
-    uintptr_t obj = first + idx * s->slot_size;
-    const tc_type *t = header_of(obj);
-    if (obj == p)
-        plat_diag("verify: %s holds %p, a freed object (ignored)", who, (void *)p);
-    else if (!t)
-        plat_diag("verify: %s holds %p, inside a free slot at %p (ignored)", who, (void *)p,
-                  (void *)obj);
-    else
-        plat_diag("verify: %s holds %p, %zu bytes into a %s object at %p (interior "
-                  "reference ignored)", who, (void *)p, (size_t)(p - obj), type_name(t),
-                  (void *)obj);
+    plat_diag("verify: %s holds %p, %s (ignored)", who, (void *)p,
+              heap_describe_address(p, what, sizeof what));
 }
 
 static void checkmark_failed(const tc_visitor *v, uintptr_t p, const tc_type *t)
@@ -225,7 +248,7 @@ static inline void visit_word(tc_visitor *v, uintptr_t p)
     const tc_type *t = idx < 0 ? NULL : header_of(p);
     if (!t) {
         if (opt.verify)
-            report_bad_reference(v, s, p);
+            report_bad_reference(v, p);
         return;
     }
     uint64_t bit = (uint64_t)1 << (idx & 63);
@@ -312,6 +335,49 @@ void mark_drain(tc_visitor *v)
     void *item;
     while ((item = pop_grey(v)) != NULL)
         scan_item(v, item);
+}
+
+/* Scan a marked object whole, a large SLOTS one included: the rescan
+ * must not depend on pushing oblets. */
+static void rescan_object(tc_visitor *v, uintptr_t obj, const tc_span *s)
+{
+    const tc_type *t = header_of(obj);
+    if (!t || t->layout == TC_LAYOUT_LEAF)
+        return;
+    v->current = (void *)obj;
+    if (t->layout == TC_LAYOUT_SLOTS)
+        scan_words(v, obj, obj + s->slot_size - TC_HEADER_SIZE);
+    else
+        t->trace(v, (void *)obj);
+    v->current = NULL;
+}
+
+/* heap_for_each_span: rescan the objects of s that carry the visitor's
+ * bit, draining after each so that the stack stays short. */
+static void rescan_span(tc_span *s, void *ctx)
+{
+    tc_visitor *v = ctx;
+    uintptr_t st = at_load(&s->state);
+    if (st != SPAN_SMALL && st != SPAN_LARGE)
+        return;
+    const tc_aword *bits = v->mode == VISIT_MARK ? s->markbits : s->checkbits;
+    for (size_t idx = 0; idx < s->nelems; idx++) {
+        if (!(at_load(&bits[idx / 64]) >> (idx & 63) & 1))
+            continue;
+        rescan_object(v, span_slot_addr(s, idx) + TC_HEADER_SIZE, s);
+        mark_drain(v);
+    }
+}
+
+int mark_finish_overflow(tc_visitor *v)
+{
+    int passes = 0;
+    while (at_load(&overflowed)) {
+        at_store(&overflowed, 0);
+        heap_for_each_span(rescan_span, v);
+        passes++;
+    }
+    return passes;
 }
 
 #define CHECK_EVERY 64 /* items scanned between looks at the clock or gate */
@@ -475,6 +541,20 @@ void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
     pthread_mutex_unlock(&grey_lock);
 }
 
+void mark_allow_workers(void)
+{
+    pthread_mutex_lock(&grey_lock);
+    stop_workers = 0;
+    pthread_mutex_unlock(&grey_lock);
+}
+
+void mark_fork(int stage)
+{
+    plat_fork_mutex(&grey_lock, stage);
+    plat_fork_cond(&work_cond, stage);
+    plat_fork_cond(&idle_cond, stage);
+}
+
 void mark_stop_workers(void)
 {
     pthread_mutex_lock(&grey_lock);
@@ -508,6 +588,7 @@ void mark_checkmark(void (*scan_roots)(tc_visitor *v))
     mark_visitor_init(&v, VISIT_CHECK);
     scan_roots(&v);
     mark_drain(&v);
+    mark_finish_overflow(&v);
     mark_visitor_done(&v);
 }
 
@@ -542,7 +623,11 @@ void mark_reset(void)
         while (lists[i]) {
             grey_chunk *c = lists[i];
             lists[i] = c->next;
-            free(c);
+            if (!is_reserve(c))
+                free(c);
         }
+    for (int i = 0; i < RESERVE_CHUNKS; i++)
+        put_empty(&reserve_chunks[i]);
+    at_store(&overflowed, 0);
     at_store(&mark_black_allocation, 0);
 }

@@ -67,6 +67,11 @@ void mark_drain(tc_visitor *v);
 /* As mark_drain, but stop at deadline_ns (plat_now_ns clock), leaving the
  * rest on the global list.  Returns 1 if nothing grey was left. */
 int mark_drain_until(tc_visitor *v, uint64_t deadline_ns);
+/* World stopped, nothing grey left: if a marker dropped grey objects for
+ * want of mark-stack memory, rescan every object carrying v's kind of
+ * mark bit (marked, or checked under checkmark) until none is dropped.
+ * Returns the number of heap passes (0: there was no overflow). */
+int mark_finish_overflow(tc_visitor *v);
 /* Give the visitor's chunk back (its grey objects, if any, go to the
  * global list) and add its byte and object counts to the cycle's. */
 void mark_visitor_done(tc_visitor *v);
@@ -94,6 +99,10 @@ void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle);
  * assist that finds none asks busy markers to share theirs. */
 uint64_t mark_assist(uint64_t work, uint64_t deadline_ns);
 void mark_stop_workers(void);
+/* Before starting workers: undo mark_stop_workers. */
+void mark_allow_workers(void);
+/* fork() support (PLAT_FORK_*): grey_lock and the workers' conditions. */
+void mark_fork(int stage);
 /* Nonzero if grey chunks wait on the global list. */
 int mark_has_global_work(void);
 /* Nonzero between the pauses of a cycle while markers may take work. */

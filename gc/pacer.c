@@ -251,6 +251,12 @@ void pacer_init(int pct, int64_t limit, double bg_utilization)
     pthread_mutex_unlock(&limiter_lock);
 }
 
+void pacer_fork(int stage)
+{
+    plat_fork_mutex(&pacer_lock, stage);
+    plat_fork_mutex(&limiter_lock, stage);
+}
+
 void pacer_note_allocated(uint64_t bytes) { at_add(&heap_estimate, bytes); }
 void pacer_note_unused(uint64_t bytes) { at_sub(&heap_estimate, bytes); }
 int pacer_should_trigger(void) { return at_load(&heap_estimate) >= at_load(&trigger); }

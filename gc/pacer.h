@@ -119,6 +119,8 @@ void pacer_limiter_feed(pacer_limiter *l, uint64_t total_cpu_ns, uint64_t gc_cpu
 /* ------------------------------------------------------------ the runtime */
 
 void pacer_init(int gc_percent, int64_t memory_limit, double bg_utilization);
+/* fork() support (PLAT_FORK_*): pacer_lock, limiter_lock. */
+void pacer_fork(int stage);
 void pacer_note_allocated(uint64_t bytes);
 void pacer_note_unused(uint64_t bytes);
 int pacer_should_trigger(void);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +40,8 @@ int plat_ncpu(void)
 
 void *plat_map(size_t size)
 {
+    if (PLAT_FAULT(PLAT_FAULT_MAP))
+        return NULL;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
@@ -117,6 +121,71 @@ void plat_fatal(const char *fmt, ...)
     va_end(ap);
     abort();
 }
+
+static uint64_t lower_to_limit(uint64_t bound, int resource)
+{
+    struct rlimit rl;
+    if (getrlimit(resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)rl.rlim_cur < bound)
+        return (uint64_t)rl.rlim_cur;
+    return bound;
+}
+
+uint64_t plat_memory_bound(void)
+{
+    uint64_t bound = UINT64_MAX;
+    struct sysinfo si;
+    if (sysinfo(&si) == 0 && si.mem_unit > 0)
+        bound = ((uint64_t)si.totalram + (uint64_t)si.totalswap) * si.mem_unit;
+    bound = lower_to_limit(bound, RLIMIT_AS);
+    return lower_to_limit(bound, RLIMIT_DATA);
+}
+
+int plat_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    if (PLAT_FAULT(PLAT_FAULT_THREAD))
+        return EAGAIN;
+    return pthread_create(thread, NULL, fn, arg);
+}
+
+void plat_fork_mutex(pthread_mutex_t *m, int stage)
+{
+    if (stage == PLAT_FORK_PREPARE)
+        pthread_mutex_lock(m);
+    else
+        pthread_mutex_unlock(m);
+}
+
+void plat_fork_cond(pthread_cond_t *c, int stage)
+{
+    if (stage == PLAT_FORK_CHILD)
+        pthread_cond_init(c, NULL);
+}
+
+#ifdef TC_TESTING
+/* Per kind: calls left before the failure (0: disarmed), and whether it
+ * stays failing. */
+static tc_aword fault_countdown[PLAT_NFAULTS], fault_sticky[PLAT_NFAULTS];
+
+void plat_test_fault(int kind, int nth, int sticky)
+{
+    at_store(&fault_sticky[kind], (uintptr_t)(sticky != 0));
+    at_store(&fault_countdown[kind], (uintptr_t)(nth > 0 ? nth : 0));
+}
+
+int plat_fault_hit(int kind)
+{
+    for (;;) {
+        uintptr_t n = at_load(&fault_countdown[kind]);
+        if (n == 0)
+            return 0;
+        if (n == 1 && at_load(&fault_sticky[kind]))
+            return 1;
+        if (at_cas(&fault_countdown[kind], n, n - 1))
+            return n == 1;
+    }
+}
+#endif
 
 size_t plat_os_page_size(void)
 {

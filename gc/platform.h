@@ -5,6 +5,7 @@
 #ifndef TC_PLATFORM_H
 #define TC_PLATFORM_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,43 @@ int plat_release(void *p, size_t size, int use_madv_free);
 void plat_name_thread(const char *name);
 /* The OS page size in bytes. */
 size_t plat_os_page_size(void);
+
+/* The memory a single request can ever get: the machine's RAM plus swap,
+ * lowered to the address-space and data-segment limits (RLIMIT_AS,
+ * RLIMIT_DATA) when those are set.  Read once at tc_init. */
+uint64_t plat_memory_bound(void);
+
+/* pthread_create for the library's own threads (collector, mark workers,
+ * scavenger): 0 or an error number. */
+int plat_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
+
+/* Fault injection (test variant only, TC_TESTING): plat_test_fault(kind,
+ * nth, sticky) makes the nth next operation of that kind fail (1: the
+ * very next), and, if sticky, every one after it; nth 0 disarms it.
+ * PLAT_FAULT(kind) is where an operation asks; in the release library it
+ * is the constant 0. */
+enum plat_fault {
+    PLAT_FAULT_THREAD,     /* plat_thread_create */
+    PLAT_FAULT_MAP,        /* plat_map, plat_map_aligned */
+    PLAT_FAULT_MARK_CHUNK, /* a mark-stack chunk (mark.c) */
+    PLAT_NFAULTS
+};
+#ifdef TC_TESTING
+void plat_test_fault(int kind, int nth, int sticky);
+int plat_fault_hit(int kind);
+#define PLAT_FAULT(kind) plat_fault_hit(kind)
+#else
+#define PLAT_FAULT(kind) 0
+#endif
+
+/* fork() support: the stages of pthread_atfork's three handlers, and
+ * what each does to a lock the library holds across the fork.  PREPARE
+ * locks; PARENT unlocks; CHILD unlocks (the forking thread is the only
+ * one left, and holds it) and, for a condition variable, makes it afresh:
+ * waiters that were in the parent do not exist in the child. */
+enum { PLAT_FORK_PREPARE, PLAT_FORK_PARENT, PLAT_FORK_CHILD };
+void plat_fork_mutex(pthread_mutex_t *m, int stage);
+void plat_fork_cond(pthread_cond_t *c, int stage);
 
 /* "tricolor: <message>\n" on stderr, written with one write(2). */
 void plat_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

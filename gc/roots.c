@@ -13,10 +13,20 @@ typedef struct slot_range {
 } slot_range;
 
 static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
-static slot_range *ranges;
-static size_t nranges, ranges_cap;
 static root_fn_entry *scanners;
 static size_t nscanners, scanners_cap;
+
+/* Global slot ranges: a dense array (what the root scan walks) and an
+ * open-addressing index from a range's address to its place in the array
+ * (so add and remove are O(1), not a search: interpreters register one
+ * range per global or per module, 100,000 of them in one port).  index
+ * holds place + 1, 0 for an empty cell; its size is a power of two at
+ * least twice the number of ranges; removal shifts the cells after the
+ * hole back (no tombstones). */
+static slot_range *ranges;
+static size_t nranges, ranges_cap;
+static size_t *range_index;
+static size_t index_size; /* 0 or a power of two */
 
 /* Grow *arr (of elem-sized entries) so one more fits. */
 static int reserve(void **arr, size_t *cap, size_t n, size_t elem)
@@ -32,6 +42,56 @@ static int reserve(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
+static size_t hash_slots(void **slots)
+{
+    uint64_t h = (uint64_t)(uintptr_t)slots * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 17);
+}
+
+/* The index cell holding `slots`, or the empty cell where it would go. */
+static size_t index_find(void **slots)
+{
+    size_t mask = index_size - 1;
+    size_t i = hash_slots(slots) & mask;
+    while (range_index[i] && ranges[range_index[i] - 1].slots != slots)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Rebuild the index at twice the size needed for n ranges. */
+static int index_rebuild(size_t n)
+{
+    size_t size = 16;
+    while (size < 2 * n)
+        size *= 2;
+    size_t *cells = calloc(size, sizeof *cells);
+    if (!cells)
+        return TC_ENOMEM;
+    free(range_index);
+    range_index = cells;
+    index_size = size;
+    for (size_t k = 0; k < nranges; k++)
+        range_index[index_find(ranges[k].slots)] = k + 1;
+    return 0;
+}
+
+/* Empty cell i and shift back the cells of its probe run that would no
+ * longer be found past the hole (linear probing's deletion). */
+static void index_delete(size_t i)
+{
+    size_t mask = index_size - 1;
+    range_index[i] = 0;
+    for (size_t j = (i + 1) & mask; range_index[j]; j = (j + 1) & mask) {
+        size_t home = hash_slots(ranges[range_index[j] - 1].slots) & mask;
+        /* Cell j stays if its home lies cyclically in (i, j]. */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            range_index[i] = range_index[j];
+            range_index[j] = 0;
+            i = j;
+        }
+    }
+}
+
 int tc_root_add(void **slots, size_t n)
 {
     if (!slots || n == 0) {
@@ -41,13 +101,16 @@ int tc_root_add(void **slots, size_t n)
     }
     pthread_mutex_lock(&roots_lock);
     int err = 0;
-    for (size_t i = 0; i < nranges && !err; i++)
-        if (ranges[i].slots == slots)
-            err = TC_EEXIST;
+    if (2 * (nranges + 1) > index_size)
+        err = index_rebuild(nranges + 1);
+    if (!err && range_index[index_find(slots)])
+        err = TC_EEXIST;
     if (!err)
         err = reserve((void **)&ranges, &ranges_cap, nranges, sizeof *ranges);
-    if (!err)
+    if (!err) {
         ranges[nranges++] = (slot_range){slots, n};
+        range_index[index_find(slots)] = nranges;
+    }
     pthread_mutex_unlock(&roots_lock);
     return err;
 }
@@ -56,12 +119,17 @@ int tc_root_remove(void **slots)
 {
     pthread_mutex_lock(&roots_lock);
     int err = TC_ENOTFOUND;
-    for (size_t i = 0; i < nranges; i++)
-        if (ranges[i].slots == slots) {
-            ranges[i] = ranges[--nranges];
-            err = 0;
-            break;
+    size_t cell = index_size ? index_find(slots) : 0;
+    if (index_size && range_index[cell]) {
+        size_t k = range_index[cell] - 1;
+        index_delete(cell);
+        /* The last range moves into the hole. */
+        if (k != --nranges) {
+            ranges[k] = ranges[nranges];
+            range_index[index_find(ranges[k].slots)] = k + 1;
         }
+        err = 0;
+    }
     pthread_mutex_unlock(&roots_lock);
     return err;
 }
@@ -143,18 +211,69 @@ void roots_thread_gone(tc_thread *t)
     pthread_mutex_unlock(&roots_lock);
 }
 
+void roots_fork(int stage) { plat_fork_mutex(&roots_lock, stage); }
+
 void roots_reset(void)
 {
     pthread_mutex_lock(&roots_lock);
     free(ranges);
+    free(range_index);
     free(scanners);
     ranges = NULL;
+    range_index = NULL;
     scanners = NULL;
-    nranges = ranges_cap = nscanners = scanners_cap = 0;
+    nranges = ranges_cap = index_size = nscanners = scanners_cap = 0;
     pthread_mutex_unlock(&roots_lock);
 }
 
-/* ---------------------------------------------------------------- frames */
+/* ---------------------------------------------------------------- frames
+ *
+ * The root scan reads a thread's frames while the thread is parked or in
+ * a blocking region.  A RUNNING thread changes its own list freely: the
+ * state change that lets a scan in (park, enter_blocking) orders its
+ * stores before the scan.  Inside a blocking region the scan may run at
+ * any moment, so a push or pop there holds frames_lock, as the scan does:
+ * TC_ROOTS is safe in blocking regions (design.md §7). */
+
+/* Run the frame-list change `fn` for t, under frames_lock if t is in a
+ * blocking region (only t changes its own state, so the test is stable). */
+static void change_frames(tc_thread *t, void (*fn)(tc_thread *, tc_frame *), tc_frame *f)
+{
+    int blocking = at_load(&t->state) == TS_BLOCKING;
+    if (blocking)
+        pthread_mutex_lock(&t->frames_lock);
+    fn(t, f);
+    if (blocking)
+        pthread_mutex_unlock(&t->frames_lock);
+}
+
+static void link_frame(tc_thread *t, tc_frame *f)
+{
+    f->prev = t->frames;
+    t->frames = f;
+}
+
+static void unlink_frame(tc_thread *t, tc_frame *f)
+{
+    if (t->frames == f) {
+        t->frames = f->prev;
+        return;
+    }
+    plat_diag("TC_ROOTS: frames popped out of order (a longjmp out of a frame's scope?)");
+    /* Unlink it wherever it is, so no dead frame stays a root. */
+    for (tc_frame **pp = &t->frames; *pp; pp = &(*pp)->prev)
+        if (*pp == f) {
+            *pp = f->prev;
+            return;
+        }
+}
+
+static void unlink_top(tc_thread *t, tc_frame *f)
+{
+    (void)f;
+    t->frames->popped = 1;
+    t->frames = t->frames->prev;
+}
 
 void tc__frame_push(tc_frame *f)
 {
@@ -163,8 +282,7 @@ void tc__frame_push(tc_frame *f)
         f->popped = 1;
         return;
     }
-    f->prev = t->frames;
-    t->frames = f;
+    change_frames(t, link_frame, f);
 }
 
 void tc__frame_pop(tc_frame *f)
@@ -173,17 +291,7 @@ void tc__frame_pop(tc_frame *f)
     if (f->popped || !t)
         return;
     f->popped = 1;
-    if (t->frames != f) {
-        plat_diag("TC_ROOTS: frames popped out of order (a longjmp out of a frame's scope?)");
-        /* Unlink it wherever it is, so no dead frame stays a root. */
-        for (tc_frame **pp = &t->frames; *pp; pp = &(*pp)->prev)
-            if (*pp == f) {
-                *pp = f->prev;
-                return;
-            }
-        return;
-    }
-    t->frames = f->prev;
+    change_frames(t, unlink_frame, f);
 }
 
 void tc__frame_pop_top(void)
@@ -195,8 +303,7 @@ void tc__frame_pop_top(void)
         plat_diag("TC_ROOTS_POP: no frame to pop");
         return;
     }
-    t->frames->popped = 1;
-    t->frames = t->frames->prev;
+    change_frames(t, unlink_top, NULL);
 }
 
 /* --------------------------------------------------------------- scanning */
@@ -205,9 +312,11 @@ static void scan_thread(tc_thread *t, void *ctx)
 {
     tc_visitor *v = ctx;
     v->root_kind = "a TC_ROOTS frame";
+    pthread_mutex_lock(&t->frames_lock);
     for (tc_frame *f = t->frames; f; f = f->prev)
         for (unsigned i = 0; i < f->n; i++)
             tc_visit(v, *f->slots[i]);
+    pthread_mutex_unlock(&t->frames_lock);
     v->root_kind = "a thread root scanner";
     for (size_t i = 0; i < t->nscanners; i++)
         t->scanners[i].fn(v, t->scanners[i].ctx);

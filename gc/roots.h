@@ -18,5 +18,7 @@ void roots_scan(tc_visitor *v);
 void roots_thread_gone(tc_thread *t);
 /* Forget every global root (shutdown). */
 void roots_reset(void);
+/* fork() support (PLAT_FORK_*): roots_lock. */
+void roots_fork(int stage);
 
 #endif

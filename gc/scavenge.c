@@ -219,13 +219,12 @@ int scavenge_start(int mode)
     pthread_mutex_lock(&ctl_lock);
     int err = at_load(&started) ? TC_ESTATE : 0;
     if (!err) {
-        reset_counters();
         pthread_mutex_lock(&lock);
         stopping = wake_pending = 0;
         pthread_mutex_unlock(&lock);
         have_thread = mode != SCAVENGE_OFF;
         if (have_thread &&
-            pthread_create(&thread, NULL, scavenger_main, (void *)(intptr_t)mode) != 0) {
+            plat_thread_create(&thread, scavenger_main, (void *)(intptr_t)mode) != 0) {
             have_thread = 0;
             err = TC_ENOMEM;
         }
@@ -254,10 +253,19 @@ void scavenge_stop(void)
             pthread_join(thread, NULL);
             have_thread = 0;
         }
-        reset_counters();
         at_store(&started, 0);
     }
     pthread_mutex_unlock(&ctl_lock);
+}
+
+void scavenge_reset_counters(void) { reset_counters(); }
+
+void scavenge_fork(int stage)
+{
+    plat_fork_mutex(&ctl_lock, stage);
+    plat_fork_mutex(&lock, stage);
+    if (stage == PLAT_FORK_CHILD)
+        init_cond();
 }
 
 int scavenge_mode(void) { return at_load(&started) ? (int)at_load(&mode_word) : -1; }

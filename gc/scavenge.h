@@ -45,9 +45,13 @@ enum {
  * mode; TC_ESTATE if already started (scavenge_stop first); TC_ENOMEM if
  * the thread could not be created. */
 int scavenge_start(int mode);
-/* Stop and join the thread, remove the hook, zero the counters.  Before
- * heap_shutdown.  Does nothing if not started. */
+/* Stop and join the thread, remove the hook.  Before heap_shutdown.
+ * Does nothing if not started.  The counters stay (a stop and start
+ * around fork() goes on counting); scavenge_reset_counters zeroes them. */
 void scavenge_stop(void);
+void scavenge_reset_counters(void);
+/* fork() support (PLAT_FORK_*), with the thread stopped: its locks. */
+void scavenge_fork(int stage);
 /* The mode scavenge_start was given, or -1 when stopped. */
 int scavenge_mode(void);
 
@@ -62,7 +66,7 @@ uint64_t scavenge_target(void);
  * released (0 without a limit).  Any thread, no heap locks held. */
 uint64_t scavenge_for_limit(uint64_t extra);
 
-/* Since scavenge_start: bytes released by the scavenger (thread and limit
+/* Since tc_init: bytes released by the scavenger (thread and limit
  * path), and the CPU time they took. */
 uint64_t scavenge_released_total(void);
 uint64_t scavenge_cpu_ns(void);

@@ -20,8 +20,15 @@ static uint64_t pause_ring[TC_PAUSE_RING], pause_end_ring[TC_PAUSE_RING];
 static uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep, cpu_barrier, cpu_idle;
 static uint64_t last_cycle_assist;
 static uint64_t last_cycles, last_marked, last_objects;
+/* The cycle callback (stats_lock).  cycle_fn_running is set while the
+ * collector thread calls it, so that replacing it waits for that call to
+ * return (the caller may free the old ctx right after), unless the caller
+ * is that call itself (in_cycle_fn). */
 static tc_cycle_fn cycle_fn;
 static void *cycle_ctx;
+static int cycle_fn_running;
+static pthread_cond_t cycle_fn_done = PTHREAD_COND_INITIALIZER;
+static TC_TLS int in_cycle_fn;
 
 void stats_init(uint64_t now)
 {
@@ -41,6 +48,12 @@ void stats_reset(void)
     cycle_fn = NULL;
     cycle_ctx = NULL;
     pthread_mutex_unlock(&stats_lock);
+}
+
+void stats_fork(int stage)
+{
+    plat_fork_mutex(&stats_lock, stage);
+    plat_fork_cond(&cycle_fn_done, stage);
 }
 
 uint64_t stats_since_init(uint64_t now) { return now - init_ns; }
@@ -141,10 +154,14 @@ void tc_read_stats(tc_stats *out)
 
 void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx)
 {
+    int blocked = threads_block_if_running();
     pthread_mutex_lock(&stats_lock);
     cycle_fn = fn;
     cycle_ctx = ctx;
+    while (cycle_fn_running && !in_cycle_fn)
+        pthread_cond_wait(&cycle_fn_done, &stats_lock);
     pthread_mutex_unlock(&stats_lock);
+    threads_unblock(blocked);
 }
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
@@ -218,7 +235,15 @@ void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)
     pthread_mutex_lock(&stats_lock);
     tc_cycle_fn fn = cycle_fn;
     void *ctx = cycle_ctx;
+    cycle_fn_running = fn != NULL;
     pthread_mutex_unlock(&stats_lock);
-    if (fn)
-        fn(info, ctx);
+    if (!fn)
+        return;
+    in_cycle_fn = 1;
+    fn(info, ctx);
+    in_cycle_fn = 0;
+    pthread_mutex_lock(&stats_lock);
+    cycle_fn_running = 0;
+    pthread_cond_broadcast(&cycle_fn_done);
+    pthread_mutex_unlock(&stats_lock);
 }

@@ -15,6 +15,8 @@
 
 void stats_init(uint64_t init_ns);
 void stats_reset(void);
+/* fork() support (PLAT_FORK_*): stats_lock. */
+void stats_fork(int stage);
 /* ns since tc_init on the monotonic clock. */
 uint64_t stats_since_init(uint64_t now_ns);
 

@@ -98,6 +98,47 @@ void tc_blocking_leave(void)
     leave_blocking(t);
 }
 
+int threads_block_if_running(void)
+{
+    tc_thread *t = thread_self();
+    if (!t || at_load(&t->state) != TS_RUNNING)
+        return 0;
+    enter_blocking(t);
+    return 1;
+}
+
+void threads_unblock(int blocked)
+{
+    if (blocked)
+        leave_blocking(thread_self());
+}
+
+/* A thread that exits attached is detached by this key's destructor: left
+ * on the list, it would hold up the next stop of the world for ever (a
+ * RUNNING thread never reaches a safepoint again) or have its dead stack
+ * scanned (a BLOCKING one). */
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_ok;
+
+static void detach_at_exit(void *record)
+{
+    /* A record of an earlier run (tc_shutdown since) is gone already. */
+    if (record && thread_self() == record) {
+        plat_diag("a thread exited without calling tc_thread_detach; it was detached");
+        threads_detach();
+    }
+}
+
+static void make_exit_key(void) { exit_key_ok = pthread_key_create(&exit_key, detach_at_exit) == 0; }
+
+static void set_exit_key(tc_thread *t)
+{
+    pthread_once(&exit_key_once, make_exit_key);
+    if (exit_key_ok)
+        pthread_setspecific(exit_key, t);
+}
+
 int threads_attach(void)
 {
     if (thread_self())
@@ -105,6 +146,7 @@ int threads_attach(void)
     tc_thread *t = calloc(1, sizeof *t);
     if (!t)
         return TC_ENOMEM;
+    pthread_mutex_init(&t->frames_lock, NULL);
     at_store(&t->state, TS_BLOCKING);
     pthread_mutex_lock(&threads_lock);
     t->next = thread_list;
@@ -114,8 +156,15 @@ int threads_attach(void)
     nthreads++;
     pthread_mutex_unlock(&threads_lock);
     set_self(t);
+    set_exit_key(t);
     leave_blocking(t);
     return 0;
+}
+
+static void free_thread(tc_thread *t)
+{
+    pthread_mutex_destroy(&t->frames_lock);
+    free(t);
 }
 
 static void unlink_thread(tc_thread *t)
@@ -146,7 +195,8 @@ void threads_detach(void)
     pthread_mutex_unlock(&threads_lock);
     roots_thread_gone(t);
     set_self(NULL);
-    free(t);
+    set_exit_key(NULL);
+    free_thread(t);
 }
 
 void threads_forget_all(void)
@@ -158,7 +208,7 @@ void threads_forget_all(void)
         roots_thread_gone(t);
         if (t != thread_self())
             plat_diag("tc_shutdown: a thread was still attached; it must not touch the heap again");
-        free(t);
+        free_thread(t);
     }
     gone_bytes = gone_objects = 0;
     at_add(&threads_current_run, 1);
@@ -202,6 +252,32 @@ uint64_t world_start(void)
     pthread_mutex_unlock(&world_lock);
     pthread_mutex_unlock(&threads_lock);
     return now;
+}
+
+void threads_fork_world(int stage)
+{
+    plat_fork_mutex(&world_lock, stage);
+    plat_fork_cond(&parked_cond, stage);
+    plat_fork_cond(&restart_cond, stage);
+}
+
+void threads_fork_child(void)
+{
+    at_int_store_seq(&tc__safepoint_requested, 0); /* world_stop's, in the parent */
+    tc_thread *self = thread_self(), *next;
+    for (tc_thread *t = thread_list; t; t = next) {
+        next = t->next;
+        if (t == self)
+            continue;
+        /* Not marking (the cycle finished before the fork), so its
+         * barrier buffer is empty; its cached spans go back. */
+        alloc_flush_cache(t);
+        unlink_thread(t);
+        roots_thread_gone(t);
+        free_thread(t);
+    }
+    pthread_mutex_unlock(&threads_lock); /* world_stop took it */
+    plat_fork_cond(&parked_cond, PLAT_FORK_CHILD);
 }
 
 void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx)

@@ -40,7 +40,8 @@ typedef struct root_fn_entry {
 } root_fn_entry;
 
 typedef struct tc_thread {
-    tc_frame *frames;          /* shadow stack top; owner writes */
+    tc_frame *frames;          /* shadow stack top; owner writes (under
+                                  frames_lock while BLOCKING) */
     tc_aword state;            /* thread_state */
     struct tc_thread *next, *prev;
     struct tc_span *cache[TC_NUM_CLASSES]; /* span per size class */
@@ -58,6 +59,9 @@ typedef struct tc_thread {
     int64_t assist_credit;
     uint64_t assist_cycle;
     tc_aword assist_ns;
+    /* Held by the root scan while it reads frames, and by the owner while
+     * it pushes or pops a frame inside a blocking region (roots.c). */
+    pthread_mutex_t frames_lock;
 } tc_thread;
 
 /* Initial-exec TLS: one instruction to reach, where the default model of
@@ -89,6 +93,12 @@ static inline tc_thread *thread_self_or_diag(const char *what)
     return t;
 }
 
+/* Wait for something that may need the world stopped: if the caller is
+ * an attached RUNNING thread, enter a blocking region and return 1;
+ * threads_unblock(that) leaves it again.  Holding no library lock. */
+int threads_block_if_running(void);
+void threads_unblock(int blocked);
+
 int threads_attach(void);
 void threads_detach(void);
 /* Forget every thread record (shutdown); the caller's included. */
@@ -100,6 +110,14 @@ int threads_count(void);
  * threads_lock until world_start. */
 uint64_t world_stop(void);
 uint64_t world_start(void); /* returns when the restart was signalled */
+
+/* fork() support (PLAT_FORK_*): world_lock and its conditions, the
+ * innermost of the library's locks.  threads_fork_child, in the child
+ * after every lock is let go and with the world stopped by the parent's
+ * world_stop: forget every thread but the caller, let go of threads_lock
+ * and the stop. */
+void threads_fork_world(int stage);
+void threads_fork_child(void);
 
 /* Call fn for each attached thread. Only between world_stop/world_start,
  * or with threads_lock held through threads_lock_list. */

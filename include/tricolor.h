@@ -105,8 +105,22 @@ typedef struct tc_config {
  * The calling thread becomes an attached mutator.
  * Returns TC_OK, TC_EINVAL (a bad cfg field, or cfg not made with
  * TC_CONFIG_INIT; a diagnostic names it), TC_ESTATE (already running),
- * TC_ENOMEM.  Bad environment values only warn (one line each) and fall
- * back to the default.  Any thread; one at a time. */
+ * TC_ENOMEM (memory, or a thread the OS would not start).  A tc_init that
+ * fails leaves the library as it was before the call: no thread running,
+ * nothing mapped, and the next tc_init starts afresh.  Bad environment
+ * values only warn (one line each) and fall back to the default.  Any
+ * thread; one at a time.
+ *
+ * fork(): the library installs pthread_atfork handlers (at the first
+ * tc_init).  Before the fork they let the cycle under way finish and bring
+ * every thread to a safepoint, so the heap is consistent; the parent then
+ * carries on.  In the child only the forking thread exists: it stays
+ * attached if it was, the other threads' roots are dropped (their objects
+ * are freed unless reachable otherwise), and the child gets collector
+ * threads of its own, so it may allocate, collect, attach new threads and
+ * call tc_shutdown.  A fork therefore waits for the cycle under way.  Not
+ * from a cycle callback, a root scanner or a trace function (diagnosed:
+ * the child must not use the collector then). */
 int tc_init(const tc_config *cfg);
 
 /* Stop the collector's threads, free every object and unmap every byte the
@@ -160,11 +174,16 @@ void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n);
  * 16-byte aligned.  May poll a safepoint, assist, or run a collection.
  * Errors: type NULL, a type with a bad layout, or size 0 print a
  * diagnostic and return NULL (tc_last_error() == TC_EINVAL); from an
- * unattached thread, likewise with TC_ENOTATTACHED.  When memory runs out or
- * no heap could hold `size`, the out-of-memory handler runs: the default
- * prints one line (bytes requested, heap size, limit) and aborts; if a
- * handler set with tc_set_oom_handler returns, tc_alloc returns NULL
- * (tc_last_error() == TC_ENOMEM).  Any attached thread. */
+ * unattached thread, likewise with TC_ENOTATTACHED; inside a blocking
+ * region, likewise with TC_ESTATE.  When memory runs out, the
+ * out-of-memory handler runs: the default prints one line (bytes
+ * requested, heap size, limit) and aborts; if a handler set with
+ * tc_set_oom_handler returns, tc_alloc returns NULL (tc_last_error() ==
+ * TC_ENOMEM).  A request larger than the machine could ever back (its RAM
+ * plus swap, lowered to the RLIMIT_AS and RLIMIT_DATA limits if set, as
+ * read at tc_init; at most 2^46 bytes) goes to the handler at once,
+ * before any memory is mapped for it.  (The memory limit is soft and does
+ * not bound a single request.)  Any attached thread. */
 void *tc_alloc(const tc_type *type, size_t size);
 
 /* Usable payload bytes of obj (>= the size asked for).  0 and a diagnostic
@@ -180,7 +199,11 @@ int tc_is_heap_object(const void *p);
 typedef void (*tc_oom_fn)(void *ctx, size_t requested);
 
 /* Replace the out-of-memory handler (NULL restores the default, which
- * aborts).  A handler that returns makes tc_alloc return NULL. */
+ * aborts).  A handler that returns makes tc_alloc return NULL.  The
+ * handler runs on the allocating thread, possibly on several at once.
+ * When this returns, no call of the previous handler is running any more
+ * (so its ctx may be freed), except one by the calling thread itself (a
+ * handler may replace itself).  Any thread. */
 void tc_set_oom_handler(tc_oom_fn fn, void *ctx);
 
 /* The error of the last failed tc_alloc on this thread (TC_OK if none). */
@@ -322,7 +345,10 @@ void tc__frame_pop_top(void);
  * variables hold references or NULL (or other non-heap words); assigning
  * to them needs no barrier.  On compilers without cleanup, or to end the
  * frame early, call TC_ROOTS_POP().  Do not longjmp out of a frame's scope.
- * Any attached thread (unattached: a diagnostic, the frame is ignored). */
+ * A frame may be pushed and popped inside a blocking region, but its
+ * variables must not be assigned there (a collection may be reading
+ * them).  Any attached thread (unattached: a diagnostic, the frame is
+ * ignored). */
 #define TC_ROOTS(...)                                                         \
     void **TC__CAT(tc__slots_, __LINE__)[] = {                                \
         TC__CAT(TC__A, TC__NARGS(__VA_ARGS__))(__VA_ARGS__)};                 \
@@ -336,7 +362,11 @@ void tc__frame_pop_top(void);
 /* ------------------------------------------------------------------ threads */
 
 /* Attach the calling thread so it may touch the heap.  TC_ESTATE if the
- * collector is not running, TC_EEXIST if already attached, TC_ENOMEM. */
+ * collector is not running, TC_EEXIST if already attached, TC_ENOMEM.
+ * A thread that exits attached (returns from its start function or calls
+ * pthread_exit) is detached at exit, with a diagnostic: detach explicitly.
+ * (The main thread returning from main ends the process, which needs no
+ * detach.) */
 int tc_thread_attach(void);
 
 /* Detach the calling thread: its TC_ROOTS frames and thread root scanners
@@ -355,7 +385,10 @@ static inline void tc_safepoint(void)
 /* Around code that may block (I/O, locks, sleeping): the thread must not
  * touch the heap in between, and no pause waits for it.  Its roots are
  * still scanned.  Leaving waits while the world is stopped.  Not nestable.
- * Any attached thread. */
+ * Inside a region: TC_ROOTS frames may be pushed and popped (not
+ * assigned); tc_alloc fails (NULL, TC_ESTATE, a diagnostic); tc_collect
+ * is diagnosed and collects all the same; tc_write must not be called
+ * (TRICOLOR_DEBUG=verify=1 diagnoses it).  Any attached thread. */
 void tc_blocking_enter(void);
 void tc_blocking_leave(void);
 
@@ -484,7 +517,9 @@ typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);
 
 /* Call fn once per completed cycle (after its sweep finished or the next
  * cycle began), on the collector thread, never on a mutator.
- * NULL removes it.  fn must not call tc_alloc.  Any thread. */
+ * NULL removes it.  When this returns, the previous fn is not running any
+ * more (so its ctx may be freed), unless this is called from inside it.
+ * fn must not call tc_alloc.  Any thread. */
 void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx);
 
 #ifdef __cplusplus

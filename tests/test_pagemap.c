@@ -91,7 +91,9 @@ static uintptr_t state_of(const tc_span *s)
 }
 
 #define NOT_HEAP "not the address of a GC heap object"
-#define INTERIOR "inside a heap object, not at its start"
+#define INTERIOR "(an interior pointer)"
+#define HEADER "in the header word of the"
+#define SPAN_HEAD "before the first object of its span"
 #define FREED "a freed object"
 
 /* --------------------------------------------------------------- tests */
@@ -188,15 +190,18 @@ static void interior_and_header_addresses(void **state)
         assert_ptr_equal(heap_span_of(bad[i]), s);
         assert_int_equal(span_slot_index(s, bad[i]), -1);
     }
-    expect_bad_object((void *)(p + 16), INTERIOR);
+    expect_bad_object((void *)(p + 16), "16 bytes into a pair object");
     expect_bad_object((void *)(p + 32), INTERIOR);
-    /* Not 16-byte aligned: rejected before the page map. */
-    expect_bad_object((void *)(p + 8), NOT_HEAP);
-    expect_bad_object((void *)(p - 8), NOT_HEAP);
-    /* The span base itself (before slot 0's header). */
+    /* Not 16-byte aligned: still described by what it points into. */
+    expect_bad_object((void *)(p + 8), "8 bytes into a pair object");
+    expect_bad_object((void *)(p + 1), INTERIOR);
+    expect_bad_object((void *)(p + 40), HEADER " pair object");
+    /* The span base itself (before slot 0's header), and that header:
+     * no unsigned underflow in the offset. */
     assert_ptr_equal(heap_span_of(s->base), s);
     assert_int_equal(span_slot_index(s, s->base), -1);
-    expect_bad_object((void *)s->base, INTERIOR);
+    expect_bad_object((void *)s->base, SPAN_HEAD);
+    expect_bad_object((void *)(p - 8), SPAN_HEAD);
     /* The slot after the last one allocated is inside the span but free. */
     uintptr_t free_slot = p + 2 * 48;
     assert_int_equal(span_slot_index(s, free_slot), 2);
@@ -233,7 +238,7 @@ static void non_heap_addresses(void **state)
         expect_bad_object(addrs[i], NOT_HEAP);
     }
     /* An odd word pointing into the heap is no object either. */
-    expect_bad_object((char *)obj + 1, NOT_HEAP);
+    expect_bad_object((char *)obj + 1, "1 byte into a leaf object");
     free(m);
 }
 

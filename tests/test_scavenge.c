@@ -264,7 +264,9 @@ static void ensure_scavenger(int mode)
     assert_int_equal(scavenge_mode(), mode);
 }
 
-/* A 200 MiB peak, touched and dropped, goes back to the OS within seconds:
+/* A 200 MiB peak, touched and dropped, goes back to the OS (in well under
+ * a second on an idle machine; the deadline, 60 s, only catches a
+ * scavenger that stopped working):
  * RSS falls to at most the baseline (before the peak) + 1.25 x the heap
  * goal (the target is goal x 1.1) + 8 MiB of slack for what else the
  * process touches meanwhile (span metadata, the page tables of the heap,
@@ -285,7 +287,7 @@ static void background_returns_peak(void **state)
     drop_objs_and_collect();
     scavenge_wake(); /* as the collector does after sweeping */
     uint64_t allowed = 0, rss = 0, resident = 0;
-    while (tu_now_ns() - t0 < 5000000000ull) {
+    while (tu_now_ns() - t0 < 60000000000ull) {
         allowed = pacer_goal() / 4 * 5 + 8 * MiB;
         rss = rss_bytes();
         resident = freed_resident();
@@ -303,11 +305,11 @@ static void background_returns_peak(void **state)
                   (unsigned long long)((scavenge_released_total() - released0) >> 20),
                   (double)cpu / 1e6);
     if (!SANITIZED && rss > base + allowed)
-        fail_msg("RSS still %llu MiB after 5 s (baseline %llu + allowed %llu)",
+        fail_msg("RSS still %llu MiB after 60 s (baseline %llu + allowed %llu)",
                  (unsigned long long)(rss >> 20), (unsigned long long)(base >> 20),
                  (unsigned long long)(allowed >> 20));
     if (resident > allowed)
-        fail_msg("freed spans still hold %llu MiB after 5 s (allowed %llu)",
+        fail_msg("freed spans still hold %llu MiB after 60 s (allowed %llu)",
                  (unsigned long long)(resident >> 20), (unsigned long long)(allowed >> 20));
     /* About 1% of a CPU over time: 1% of the wall time plus the 50 ms the
      * thread may bank while idle, plus 5 ms for a round's overrun. */
@@ -324,14 +326,14 @@ static void off_mode_releases_nothing(void **state)
     (void)state;
     scavenge_stop();
     assert_int_equal(scavenge_start(SCAVENGE_OFF), TC_OK);
-    uint64_t base = rss_bytes();
+    uint64_t base = rss_bytes(), released0 = scavenge_released_total();
     alloc_objs(64, OBJ_BYTES, 1);
     drop_objs_and_collect();
     scavenge_wake();
     uint64_t released = heap_released_bytes();
     tu_sleep_blocking(1100);
     assert_int_equal(heap_released_bytes(), released);
-    assert_int_equal(scavenge_released_total(), 0);
+    assert_int_equal(scavenge_released_total(), released0);
     assert_true(rss_bytes() >= base + 60 * MiB);
     assert_int_equal(freed_resident(), 64 * MiB);
     assert_true(heap_scavenge(UINT64_MAX, 0) >= 64 * MiB);
@@ -348,6 +350,7 @@ static void limit_paths_release_at_once(void **state)
     scavenge_stop();
     assert_int_equal(scavenge_start(SCAVENGE_OFF), TC_OK); /* the hook, no thread */
     assert_int_equal(scavenge_for_limit(0), 0);            /* no limit: nothing */
+    uint64_t released0 = scavenge_released_total(); /* the counters span restarts */
     alloc_objs(64, OBJ_BYTES, 1);
     drop_objs_and_collect();
     assert_true(heap_free_backed_bytes() >= 64 * MiB);
@@ -357,10 +360,10 @@ static void limit_paths_release_at_once(void **state)
     int64_t limit = (int64_t)(48 * MiB);
     uint64_t over = heap_retained_bytes() + heap_metadata_bytes() - (uint64_t)limit;
     tc_set_memory_limit(limit);
-    uint64_t got = scavenge_released_total();
+    uint64_t got = scavenge_released_total() - released0;
     assert_int_equal(got, (over + TC_PAGE_SIZE - 1) / TC_PAGE_SIZE * TC_PAGE_SIZE);
     assert_true(heap_retained_bytes() + heap_metadata_bytes() <= (uint64_t)limit);
-    assert_int_equal(scavenge_released_total(), got);
+    assert_int_equal(scavenge_released_total() - released0, got);
     assert_int_equal(scavenge_for_limit(0), 0);
     check_heap();
 
@@ -373,7 +376,7 @@ static void limit_paths_release_at_once(void **state)
     tc_span *s = heap_alloc_span(npages, SPAN_LARGE);
     assert_non_null(s);
     assert_int_equal(heap_free_backed_bytes(), 0); /* 64 MiB more cannot fit in 48 */
-    assert_int_equal(scavenge_released_total(), got + backed);
+    assert_int_equal(scavenge_released_total() - released0, got + backed);
     check_heap();
     heap_free_span(s);
     tc_set_memory_limit(INT64_MAX);

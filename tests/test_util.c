@@ -150,6 +150,10 @@ static _Noreturn void child_main(void (*scenario)(void), const tc_config *cfg, i
         dup2(err_fd, 2);
         close(err_fd);
     }
+    if (cfg == TU_NO_INIT) {
+        scenario();
+        tu_child_exit();
+    }
     int err = tc_init(cfg);
     if (err != TC_OK) {
         fprintf(stderr, "tc_init failed: %s\n", tc_strerror(err));

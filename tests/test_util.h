@@ -88,6 +88,10 @@ _Noreturn void tu_child_exit(void);
         TU_REQUIRE(a_ == b_, "%s = %llu, expected %s = %llu", #a, a_, #b, b_); \
     } while (0)
 
+/* A cfg for tu_fork_scenario / tu_run_isolated: the child runs only
+ * scenario() and tu_child_exit(), and starts no collector itself. */
+#define TU_NO_INIT ((const tc_config *)-1)
+
 /* Fork; the child runs tc_init(cfg) (cfg may be NULL), scenario(),
  * tc_shutdown() and tu_child_exit().  Waits at most `seconds` (then kills
  * it: the result is -1).  If err_out is not NULL, the child's stderr is
