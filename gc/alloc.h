@@ -13,6 +13,8 @@
 #ifndef TC_ALLOC_H
 #define TC_ALLOC_H
 
+#include "namespace.h"
+
 #include "heap.h"
 #include "threads.h"
 

@@ -10,6 +10,8 @@
 #ifndef TC_ATOMICS_H
 #define TC_ATOMICS_H
 
+#include "namespace.h"
+
 #include <atomic_ops.h>
 #include <stdint.h>
 

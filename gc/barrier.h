@@ -18,6 +18,8 @@
 #ifndef TC_BARRIER_H
 #define TC_BARRIER_H
 
+#include "namespace.h"
+
 #include "threads.h"
 
 enum { BARRIER_OFF = 0, BARRIER_MARKING = 1, BARRIER_SLOW_ALWAYS = 2 };

@@ -14,6 +14,8 @@
 #ifndef TC_CENTRAL_H
 #define TC_CENTRAL_H
 
+#include "namespace.h"
+
 #include <pthread.h>
 
 #include "heap.h"

@@ -24,6 +24,8 @@
 #ifndef TC_CHECK_H
 #define TC_CHECK_H
 
+#include "namespace.h"
+
 #include "platform.h"
 
 #define TC_REQUIRE(cond)                                                      \

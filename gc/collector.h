@@ -22,6 +22,8 @@
 #ifndef TC_COLLECTOR_H
 #define TC_COLLECTOR_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 enum collector_phase { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };

@@ -34,6 +34,8 @@
 #ifndef TC_HEAP_H
 #define TC_HEAP_H
 
+#include "namespace.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -35,6 +35,8 @@
 #ifndef TC_MARK_H
 #define TC_MARK_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 #include "heap.h"

@@ -7,6 +7,8 @@
 #ifndef TC_OPTIONS_H
 #define TC_OPTIONS_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 #include "tricolor.h"

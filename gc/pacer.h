@@ -26,6 +26,8 @@
 #ifndef TC_PACER_H
 #define TC_PACER_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 #define TC_MIN_HEAP_GOAL ((uint64_t)4 << 20)

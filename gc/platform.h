@@ -5,6 +5,8 @@
 #ifndef TC_PLATFORM_H
 #define TC_PLATFORM_H
 
+#include "namespace.h"
+
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>

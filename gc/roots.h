@@ -10,6 +10,8 @@
 #ifndef TC_ROOTS_H
 #define TC_ROOTS_H
 
+#include "namespace.h"
+
 #include "threads.h"
 
 /* Visit every root: world stopped. */

@@ -29,6 +29,8 @@
 #ifndef TC_SCAVENGE_H
 #define TC_SCAVENGE_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 #include "tricolor.h"

@@ -12,6 +12,8 @@
 #ifndef TC_SIZECLASS_H
 #define TC_SIZECLASS_H
 
+#include "namespace.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -22,6 +22,8 @@
 #ifndef TC_SPANPOOL_H
 #define TC_SPANPOOL_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 #include "heap.h"

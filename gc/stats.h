@@ -9,6 +9,8 @@
 #ifndef TC_STATS_H
 #define TC_STATS_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 #include "tricolor.h"

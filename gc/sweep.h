@@ -16,6 +16,8 @@
 #ifndef TC_SWEEP_H
 #define TC_SWEEP_H
 
+#include "namespace.h"
+
 #include <stdint.h>
 
 #include "heap.h"

@@ -23,6 +23,8 @@
 #ifndef TC_THREADS_H
 #define TC_THREADS_H
 
+#include "namespace.h"
+
 #include <pthread.h>
 #include <stdint.h>
 

@@ -31,6 +31,14 @@
 extern "C" {
 #endif
 
+/* Marks the library's exported names: the shared library exports these
+ * and nothing else (it is built with -fvisibility=hidden). */
+#if defined(__GNUC__) || defined(__clang__)
+#define TC_API __attribute__((visibility("default")))
+#else
+#define TC_API
+#endif
+
 #define TRICOLOR_VERSION_MAJOR 0
 #define TRICOLOR_VERSION_MINOR 1
 #define TRICOLOR_VERSION_PATCH 0
@@ -48,7 +56,7 @@ enum {
 };
 
 /* A static English description of an error code ("unknown error" if none). */
-const char *tc_strerror(int err);
+TC_API const char *tc_strerror(int err);
 
 /* ----------------------------------------------------------- configuration */
 
@@ -121,14 +129,14 @@ typedef struct tc_config {
  * call tc_shutdown.  A fork therefore waits for the cycle under way.  Not
  * from a cycle callback, a root scanner or a trace function (diagnosed:
  * the child must not use the collector then). */
-int tc_init(const tc_config *cfg);
+TC_API int tc_init(const tc_config *cfg);
 
 /* Stop the collector's threads, free every object and unmap every byte the
  * collector mapped.  Call it from the thread that called tc_init after every
  * other thread has detached (threads still attached are reported and
  * forgotten; they must not touch the heap again).  No-op if not running.
  * tc_init may be called again afterwards and starts afresh. */
-void tc_shutdown(void);
+TC_API void tc_shutdown(void);
 
 /* ------------------------------------------------------- types and tracing */
 
@@ -163,10 +171,10 @@ typedef struct tc_type {
  * Called only from trace functions and root scanners, with the visitor they
  * were given.  Trace functions run on collector threads too: they must only
  * read the object and call tc_visit*, never allocate or lock. */
-void tc_visit(tc_visitor *v, void *ref);
+TC_API void tc_visit(tc_visitor *v, void *ref);
 
 /* tc_visit on each of n consecutive words. */
-void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n);
+TC_API void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n);
 
 /* --------------------------------------------------------------- allocation */
 
@@ -184,17 +192,17 @@ void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n);
  * read at tc_init; at most 2^46 bytes) goes to the handler at once,
  * before any memory is mapped for it.  (The memory limit is soft and does
  * not bound a single request.)  Any attached thread. */
-void *tc_alloc(const tc_type *type, size_t size);
+TC_API void *tc_alloc(const tc_type *type, size_t size);
 
 /* Usable payload bytes of obj (>= the size asked for).  0 and a diagnostic
  * if obj is not the start of a live heap object.  Any thread. */
-size_t tc_size(const void *obj);
+TC_API size_t tc_size(const void *obj);
 
 /* obj's type; NULL and a diagnostic if obj is not a live heap object. */
-const tc_type *tc_type_of(const void *obj);
+TC_API const tc_type *tc_type_of(const void *obj);
 
 /* Nonzero if p is the start of an object in the GC heap.  Any thread. */
-int tc_is_heap_object(const void *p);
+TC_API int tc_is_heap_object(const void *p);
 
 typedef void (*tc_oom_fn)(void *ctx, size_t requested);
 
@@ -204,18 +212,18 @@ typedef void (*tc_oom_fn)(void *ctx, size_t requested);
  * When this returns, no call of the previous handler is running any more
  * (so its ctx may be freed), except one by the calling thread itself (a
  * handler may replace itself).  Any thread. */
-void tc_set_oom_handler(tc_oom_fn fn, void *ctx);
+TC_API void tc_set_oom_handler(tc_oom_fn fn, void *ctx);
 
 /* The error of the last failed tc_alloc on this thread (TC_OK if none). */
-int tc_last_error(void);
+TC_API int tc_last_error(void);
 
 /* ----------------------------------------------------------- write barrier */
 
 /* Internal state the inline fast paths read; do not touch. */
-extern int tc__barrier_on;
-extern int tc__safepoint_requested;
-void tc__write_slow(void *obj, void **slot, void *val);
-void tc__safepoint_slow(void);
+TC_API extern int tc__barrier_on;
+TC_API extern int tc__safepoint_requested;
+TC_API void tc__write_slow(void *obj, void **slot, void *val);
+TC_API void tc__safepoint_slow(void);
 
 /* The public headers' fast paths use compiler atomics so that no user of
  * tricolor needs libatomic_ops headers; the library itself uses
@@ -267,7 +275,7 @@ static inline void *tc_read(void *const *slot)
 /* Copy n words from src to dst (a range inside heap object obj), with
  * memmove semantics; the barrier is applied once for the batch.  src may be
  * anywhere (another object, a C array).  Any attached thread. */
-void tc_write_slots(void *obj, void **dst, void *const *src, size_t n);
+TC_API void tc_write_slots(void *obj, void **dst, void *const *src, size_t n);
 
 /* -------------------------------------------------------------------- roots */
 
@@ -276,23 +284,23 @@ void tc_write_slots(void *obj, void **dst, void *const *src, size_t n);
 /* Register n consecutive pointer slots (e.g. a global array) as roots.
  * TC_EINVAL (NULL or n == 0), TC_EEXIST (slots already registered).
  * Any thread while the collector runs. */
-int tc_root_add(void **slots, size_t n);
+TC_API int tc_root_add(void **slots, size_t n);
 /* Unregister slots given to tc_root_add.  TC_ENOTFOUND if unknown. */
-int tc_root_remove(void **slots);
+TC_API int tc_root_remove(void **slots);
 
 typedef void (*tc_root_fn)(tc_visitor *v, void *ctx);
 
 /* A callback that visits roots at each root snapshot (global: on a
  * collector thread; it must not allocate, lock what mutators hold, or
  * call tc_* other than tc_visit*).  TC_EINVAL, TC_EEXIST for the same pair. */
-int tc_root_scanner_add(tc_root_fn fn, void *ctx);
-int tc_root_scanner_remove(tc_root_fn fn, void *ctx);
+TC_API int tc_root_scanner_add(tc_root_fn fn, void *ctx);
+TC_API int tc_root_scanner_remove(tc_root_fn fn, void *ctx);
 
 /* Like tc_root_scanner_add, for roots owned by the calling thread (an
  * interpreter's VM stack).  Removed automatically at detach.  Any attached
  * thread; TC_ENOTATTACHED otherwise. */
-int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx);
-int tc_thread_root_scanner_remove(tc_root_fn fn, void *ctx);
+TC_API int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx);
+TC_API int tc_thread_root_scanner_remove(tc_root_fn fn, void *ctx);
 
 /* A shadow-stack frame; TC_ROOTS builds one on the C stack, next to an
  * array of the addresses of the variables it registers. */
@@ -303,9 +311,9 @@ typedef struct tc_frame {
     unsigned popped;
 } tc_frame;
 
-void tc__frame_push(tc_frame *f);
-void tc__frame_pop(tc_frame *f);
-void tc__frame_pop_top(void);
+TC_API void tc__frame_push(tc_frame *f);
+TC_API void tc__frame_pop(tc_frame *f);
+TC_API void tc__frame_pop_top(void);
 
 #define TC__CAT2(a, b) a##b
 #define TC__CAT(a, b) TC__CAT2(a, b)
@@ -367,11 +375,11 @@ void tc__frame_pop_top(void);
  * pthread_exit) is detached at exit, with a diagnostic: detach explicitly.
  * (The main thread returning from main ends the process, which needs no
  * detach.) */
-int tc_thread_attach(void);
+TC_API int tc_thread_attach(void);
 
 /* Detach the calling thread: its TC_ROOTS frames and thread root scanners
  * stop being roots.  No-op (with a diagnostic) if not attached. */
-void tc_thread_detach(void);
+TC_API void tc_thread_detach(void);
 
 /* Let a pending stop-the-world proceed.  Fast path: one load and a branch.
  * Allocation polls too; interpreters call it on backward jumps and calls.
@@ -389,20 +397,20 @@ static inline void tc_safepoint(void)
  * assigned); tc_alloc fails (NULL, TC_ESTATE, a diagnostic); tc_collect
  * is diagnosed and collects all the same; tc_write must not be called
  * (TRICOLOR_DEBUG=verify=1 diagnoses it).  Any attached thread. */
-void tc_blocking_enter(void);
-void tc_blocking_leave(void);
+TC_API void tc_blocking_enter(void);
+TC_API void tc_blocking_leave(void);
 
 /* ------------------------------------------------------------------ control */
 
 /* Run a full cycle, marked and swept, that started after this call; return
  * when it is done.  Any attached thread (several at once is fine). */
-void tc_collect(void);
+TC_API void tc_collect(void);
 
 /* Set GC percent (negative = off); returns the previous value (negative if
  * it was off).  The goal and trigger are recomputed at once, so the next
  * cycle starts by the new setting; a cycle already marking keeps the goal
  * it started with.  Any thread. */
-int tc_set_gc_percent(int percent);
+TC_API int tc_set_gc_percent(int percent);
 
 /* Set the soft memory limit in bytes (INT64_MAX = none); returns the
  * previous.  A value <= 0 is ignored and only returns the current one.
@@ -411,11 +419,11 @@ int tc_set_gc_percent(int percent);
  * heap grows, and GC CPU stays capped, so a limit the live heap cannot fit
  * in is overshot rather than turning into back-to-back stalls.  Exceeding
  * it never fails an allocation.  Any thread. */
-int64_t tc_set_memory_limit(int64_t bytes);
+TC_API int64_t tc_set_memory_limit(int64_t bytes);
 
 /* CPU the calling thread has spent in mutator assists (marking on behalf
  * of its own allocations) since it attached.  Any attached thread. */
-uint64_t tc_thread_assist_ns(void);
+TC_API uint64_t tc_thread_assist_ns(void);
 
 /* ------------------------------------------------------------ observability */
 
@@ -460,7 +468,7 @@ typedef struct tc_stats {
 } tc_stats;
 
 /* Fill *out with a consistent snapshot.  Any thread. */
-void tc_read_stats(tc_stats *out);
+TC_API void tc_read_stats(tc_stats *out);
 
 /* Everything measured about one completed cycle.  Times are ns; "since
  * init" means on a monotonic clock from tc_init. */
@@ -520,7 +528,7 @@ typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);
  * NULL removes it.  When this returns, the previous fn is not running any
  * more (so its ctx may be freed), unless this is called from inside it.
  * fn must not call tc_alloc.  Any thread. */
-void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx);
+TC_API void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }
