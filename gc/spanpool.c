@@ -60,7 +60,7 @@ static size_t lowest_free(const chunk *c)
 {
     for (size_t w = 0;; w++) {
         uint64_t free_bits = ~c->used[w];
-        if (w == SLOT_WORDS - 1 && CHUNK_SLOTS % 64)
+        if (w == SLOT_WORDS - 1 && (CHUNK_SLOTS % 64) != 0)
             free_bits &= ((uint64_t)1 << (CHUNK_SLOTS % 64)) - 1;
         if (free_bits)
             return w * 64 + (size_t)__builtin_ctzll(free_bits);

@@ -4,12 +4,17 @@
 # prints the exact command to run and exits 1.
 #   scripts/deps.sh          build + tests + benchmarks
 #   scripts/deps.sh --plots  also gnuplot (benchmark report plots)
+#   scripts/deps.sh --fuzz   also clang, libFuzzer and llvm-symbolizer
+#                            (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libatomic-ops-dev libcmocka-dev libgc-dev)
-if [[ "${1:-}" == "--plots" ]]; then
-  packages+=(gnuplot-nox)
-fi
+for arg in "$@"; do
+  case $arg in
+  --plots) packages+=(gnuplot-nox) ;;
+  --fuzz) packages+=(clang libclang-rt-14-dev llvm) ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -23,15 +23,38 @@
  * a poisoned (0xdb) or header-0 object fails the walk, or an object of
  * another bag (a slot freed and reused) fails the bag id check.
  *
- * Budget: TC_STRESS_SECONDS (default 6) of mutation; at least 100 cycles
- * must complete.  A fifth thread calls tc_collect in a loop, so the count
- * does not depend on how fast the mutators allocate (a sanitizer build
- * does fewer operations in the same time).  TC_STRESS_CHECKMARK=0 turns
- * checkmark off, only to show that the walk alone catches a lost object. */
+ * Budget: the mutators run for at least TC_STRESS_SECONDS (default 6),
+ * then on until 100 cycles have completed, and the test fails only if
+ * they have not by the hard maximum, TC_STRESS_MAX_SECONDS (default 20
+ * times the budget, at most the budget + 600 s): a busy machine makes the
+ * run longer, not a failure.  A fifth thread calls tc_collect in a loop,
+ * so the count does not depend on how fast the mutators allocate (a
+ * sanitizer build does fewer operations in the same time).
+ * TC_STRESS_CHECKMARK=0 turns checkmark off, only to show that the walk
+ * alone catches a lost object.
+ *
+ * Seeds: mutator i (0..3) draws its choices from a xorshift generator
+ * seeded with 0x9e3779b97f4a7c15 * (base + i).  The base is
+ * TC_STRESS_SEED (decimal or 0x hex), 1 by default (the seeds this test
+ * always had), or a time-based one with TC_STRESS_SEED=random.  The first
+ * line printed gives the base and the four seeds; TC_STRESS_SEED=<base>
+ * replays each mutator's sequence of choices (the interleaving of the
+ * threads and the timing of the cycles still differ from run to run).
+ *
+ * Soak mode: TC_STRESS_SOAK=1 (say with TC_STRESS_SECONDS=3600, see
+ * scripts/soak.sh) prints a progress line every 60 s (elapsed seconds,
+ * cycles, objects checked so far, RSS in MiB from /proc/self/statm) and at
+ * the end the cycles, the objects checked and the RSS drift: RSS after the
+ * first 10% of the run against RSS at the end (before the mutators stop),
+ * and the largest RSS seen (sampled every 100 ms); then, since single
+ * samples are noisy, the mean RSS over the second tenth of the run against
+ * the mean over the last tenth.  Every check, and checkmark, stays on. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "collector.h" /* collector_test_stw1_swept */
 #include "test_util.h"
@@ -575,6 +598,13 @@ static void prune(mut *m, vec *bag)
             tc_write(bag, &bag->refs[i], NULL);
 }
 
+/* m->checked is read by the main thread's progress lines while the
+ * mutator runs (soak mode): relaxed atomics. */
+static void add_checked(mut *m, size_t n)
+{
+    __atomic_fetch_add(&m->checked, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
 /* Everything the thread reaches; the ballast (which no operation
  * touches) only every BALLAST_CHECK_EVERY rounds and at the end. */
 static void verify_graph(mut *m, int with_ballast)
@@ -582,21 +612,21 @@ static void verify_graph(mut *m, int with_ballast)
     if (with_ballast) {
         size_t n = verify_from(&m->w, *m->ballast, BALLAST_BAG, "ballast", m->id);
         TU_CHECK(n == BALLAST_N, "thread %d: ballast has %zu nodes", m->id, n);
-        m->checked += n;
+        add_checked(m, n);
     }
     for (int b = 0; b < TABLE_N; b++) {
         vec *bag = (*m->table)->refs[b];
         if (!bag)
             continue;
         size_t n = verify_from(&m->w, bag, m->bag_ids[b], "table", m->id);
-        m->checked += n;
+        add_checked(m, n);
         if (n > BAG_MAX_OBJECTS)
             prune(m, bag);
     }
     for (int k = 0; k < NLOC; k++)
         if (m->loc[k])
-            m->checked += verify_from(&m->w, m->loc[k], m->bag_ids[m->loc_slot[k]],
-                                      "TC_ROOTS local", m->id);
+            add_checked(m, verify_from(&m->w, m->loc[k], m->bag_ids[m->loc_slot[k]],
+                                       "TC_ROOTS local", m->id));
 }
 
 /* ------------------------------------------------------------- the mailbox */
@@ -760,6 +790,74 @@ static int budget_seconds(void)
     return v > 0 ? v : 6;
 }
 
+/* The cycles a run must complete (past the budget if need be). */
+#define MIN_CYCLES 100
+
+/* The hard maximum: past the budget the run goes on only until
+ * MIN_CYCLES cycles have completed, and never past this. */
+static int max_seconds(void)
+{
+    int budget = budget_seconds();
+    const char *s = getenv("TC_STRESS_MAX_SECONDS");
+    int v = s ? atoi(s) : 0;
+    if (v <= 0)
+        v = 20 * budget < budget + 600 ? 20 * budget : budget + 600;
+    return v < budget ? budget : v;
+}
+
+static int soak_mode(void)
+{
+    const char *s = getenv("TC_STRESS_SOAK");
+    return s && *s && strcmp(s, "0") != 0;
+}
+
+/* TC_STRESS_SEED: the base of the mutators' seeds (see the header). */
+static uint64_t base_seed(void)
+{
+    const char *s = getenv("TC_STRESS_SEED");
+    if (!s || !*s)
+        return 1;
+    if (strcmp(s, "random") == 0)
+        return tu_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+    int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    return strtoull(s, NULL, hex ? 16 : 10);
+}
+
+static uint64_t mutator_seed(uint64_t base, int i)
+{
+    uint64_t x = 0x9e3779b97f4a7c15u * (base + (uint64_t)i);
+    return x ? x : 0x9e3779b97f4a7c15u; /* xorshift never leaves 0 */
+}
+
+/* Resident set size in MiB (/proc/self/statm), or -1. */
+static double rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size, resident;
+    int n = f ? fscanf(f, "%llu %llu", &size, &resident) : 0;
+    if (f)
+        fclose(f);
+    if (n != 2)
+        return -1;
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+static uint64_t objects_checked(void)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < NMUT; i++)
+        n += __atomic_load_n(&muts[i].checked, __ATOMIC_RELAXED);
+    return n;
+}
+
+static uint64_t cycles_so_far(void)
+{
+    pthread_mutex_lock(&cb_lock);
+    uint64_t n = cb_cycles;
+    pthread_mutex_unlock(&cb_lock);
+    return n;
+}
+
 /* The bags left in the mailbox are the main thread's to check, then drop. */
 static void check_and_empty_mailbox(void)
 {
@@ -775,7 +873,7 @@ static void check_and_empty_mailbox(void)
 
 static tc_stats st;
 
-static void report(int seconds)
+static void report(double seconds)
 {
     uint64_t ops = 0, marking = 0, rounds = 0, checked = 0, exchanges = 0, big = 0;
     for (int i = 0; i < NMUT; i++) {
@@ -787,7 +885,7 @@ static void report(int seconds)
         big += muts[i].big_vecs;
     }
     pthread_mutex_lock(&cb_lock);
-    printf("stress: %d s, %llu cycles (%llu by the trigger), %d mark worker(s), %llu pauses "
+    printf("stress: %.1f s, %llu cycles (%llu by the trigger), %d mark worker(s), %llu pauses "
            "(max %.2f ms), max %llu mark-termination attempts, stw1 swept %llu spans\n"
            "stress: %llu ops (%llu while marking), %llu rounds, %llu objects checked, %llu bags traded, "
            "%llu large vectors, %llu tc_collect calls from the fifth thread\n",
@@ -802,19 +900,75 @@ static void report(int seconds)
     pthread_mutex_unlock(&cb_lock);
 }
 
+/* Soak mode's RSS record (MiB).  Single samples jump with each cycle and
+ * scavenge, so the means over the second tenth of the run and over the
+ * last tenth are kept too. */
+typedef struct rss_record {
+    double at_tenth, tenth_s, last, max;
+    double early_sum, late_sum;
+    unsigned early_n, late_n;
+} rss_record;
+
+/* Run the mutators for the budget, then until MIN_CYCLES cycles (or the
+ * hard maximum); in soak mode print progress and sample RSS.  Returns the
+ * seconds elapsed. */
+static double run_mutators(int seconds, int max_s, int soak, rss_record *rss)
+{
+    const uint64_t t0 = tu_now_ns();
+    double elapsed = 0, next_progress = 60;
+    *rss = (rss_record){.at_tenth = -1};
+    for (;;) {
+        tu_sleep_blocking(100);
+        elapsed = (double)(tu_now_ns() - t0) / 1e9;
+        if (soak) {
+            rss->last = rss_mib();
+            if (rss->last > rss->max)
+                rss->max = rss->last;
+            if (rss->at_tenth < 0 && elapsed >= seconds / 10.0) {
+                rss->at_tenth = rss->last;
+                rss->tenth_s = elapsed;
+            }
+            if (elapsed >= seconds / 10.0 && elapsed < seconds / 5.0) {
+                rss->early_sum += rss->last;
+                rss->early_n++;
+            }
+            if (elapsed >= seconds * 0.9 && elapsed <= seconds) {
+                rss->late_sum += rss->last;
+                rss->late_n++;
+            }
+            if (elapsed >= next_progress) {
+                printf("soak: %.0f s, %llu cycles, %llu objects checked, RSS %.1f MiB\n", elapsed,
+                       (unsigned long long)cycles_so_far(),
+                       (unsigned long long)objects_checked(), rss->last);
+                fflush(stdout);
+                next_progress += 60;
+            }
+        }
+        if (elapsed >= seconds && (cycles_so_far() >= MIN_CYCLES || elapsed >= max_s))
+            return elapsed;
+    }
+}
+
 static void sc_stress(void)
 {
-    int seconds = budget_seconds();
+    int seconds = budget_seconds(), max_s = max_seconds(), soak = soak_mode();
+    uint64_t base = base_seed();
     tc_set_cycle_callback(on_cycle, NULL);
     TU_REQUIRE_EQ(tc_root_add(mailbox, MAIL_N), TC_OK);
     pthread_barrier_init(&start_barrier, NULL, NMUT);
+    printf("stress: TC_STRESS_SEED=%llu (mutator seeds", (unsigned long long)base);
+    for (int i = 0; i < NMUT; i++)
+        printf(" %#llx", (unsigned long long)mutator_seed(base, i));
+    printf("), %d s budget, hard maximum %d s%s\n", seconds, max_s, soak ? ", soak mode" : "");
+    fflush(stdout);
     pthread_t th[NMUT + 1];
     for (int i = 0; i < NMUT; i++) {
-        muts[i] = (mut){.id = i + 1, .rng = 0x9e3779b97f4a7c15u * (uint64_t)(i + 1)};
+        muts[i] = (mut){.id = i + 1, .rng = mutator_seed(base, i)};
         TU_REQUIRE_EQ(pthread_create(&th[i], NULL, mutator_main, &muts[i]), 0);
     }
     TU_REQUIRE_EQ(pthread_create(&th[NMUT], NULL, collect_loop, NULL), 0);
-    tu_sleep_blocking((unsigned)seconds * 1000);
+    rss_record rss;
+    double elapsed = run_mutators(seconds, max_s, soak, &rss);
     __atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
     tc_blocking_enter();
     for (int i = 0; i <= NMUT; i++)
@@ -824,11 +978,26 @@ static void sc_stress(void)
     check_and_empty_mailbox();
     tc_collect();
     tc_read_stats(&st);
-    report(seconds);
+    report(elapsed);
+    if (soak) {
+        printf("soak: %.0f s, %llu cycles, %llu objects checked; RSS %.1f MiB after the first "
+               "10%% (at %.0f s), %.1f MiB at the end: drift %+.1f MiB (%+.1f%%), max %.1f MiB\n",
+               elapsed, (unsigned long long)st.cycles, (unsigned long long)objects_checked(),
+               rss.at_tenth, rss.tenth_s, rss.last, rss.last - rss.at_tenth,
+               rss.at_tenth > 0 ? 100.0 * (rss.last - rss.at_tenth) / rss.at_tenth : 0.0,
+               rss.max);
+        if (rss.early_n && rss.late_n) {
+            double early = rss.early_sum / rss.early_n, late = rss.late_sum / rss.late_n;
+            printf("soak: mean RSS %.1f MiB over the second tenth of the run, %.1f MiB over the "
+                   "last tenth: drift %+.1f MiB (%+.1f%%)\n",
+                   early, late, late - early, early > 0 ? 100.0 * (late - early) / early : 0.0);
+        }
+        fflush(stdout);
+    }
     /* Every thread detached and the mailbox is empty: nothing is live. */
     TU_REQUIRE_EQ(st.objects_live, 0);
-    TU_REQUIRE(st.cycles >= 100, "only %llu cycles in %d s", (unsigned long long)st.cycles,
-               seconds);
+    TU_REQUIRE(st.cycles >= MIN_CYCLES, "only %llu cycles in %.1f s (budget %d s, hard maximum %d s)",
+               (unsigned long long)st.cycles, elapsed, seconds, max_s);
     pthread_mutex_lock(&cb_lock);
     TU_REQUIRE_EQ(cb_cycles, st.cycles);
     TU_REQUIRE_EQ(cb_out_of_order, 0);
@@ -846,7 +1015,7 @@ static void stress(void **state)
     if (cm && strcmp(cm, "0") == 0)
         c.debug_checkmark = 0;
     /* mark_workers stays unset: the ctest variants set TRICOLOR_MARK_WORKERS. */
-    tu_run_isolated("stress", sc_stress, &c, budget_seconds() + 60);
+    tu_run_isolated("stress", sc_stress, &c, max_seconds() + 60);
 }
 
 int main(void)

@@ -6,6 +6,13 @@
  * Parsing then runs on the line buffer (C memory).  A list being read keeps
  * its elements on the value stack until the closing parenthesis, where the
  * list is built: a collection can happen at any allocation in between.
+ *
+ * The reader recurses once per level of nesting (a list, a vector or a
+ * quote inside another), and so does the printer: READ_MAX_DEPTH levels at
+ * most, deeper input is a read error ("read: nesting too deep"), not a C
+ * stack overflow.  A token may not contain a NUL byte (symbol names are C
+ * strings); a string may.  A lone "." outside a list's dotted tail is an
+ * error, not a symbol: the printer could not write it back unambiguously.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +20,12 @@
 #include <string.h>
 
 #include "lisp.h"
+
+/* How deeply lists, vectors and quotes may nest in one datum.  Each level
+ * takes two C frames here (read_datum, read_list) and two in the printer:
+ * well inside the interpreter's stack (VM_C_STACK), and under the 65,536
+ * frames ThreadSanitizer can record. */
+#define READ_MAX_DEPTH 10000
 
 void reader_init(reader *r, FILE *in, int interactive)
 {
@@ -93,10 +106,21 @@ static _Noreturn void unexpected_eof(const char *what)
     lisp_error("read: unexpected end of input: %s", what);
 }
 
-static value read_datum(reader *r);
+static value read_datum(reader *r, int depth);
 
-/* After '(' (or "#("): elements until ')', with an optional ". tail". */
-static value read_list(reader *r, int allow_dot)
+/* Before reading inside a new level: a list, a vector or a quoted datum.
+ * The C stack check is a safety net behind the count, as in vm_enter. */
+static void enter_level(int depth)
+{
+    if (depth >= READ_MAX_DEPTH ||
+        (char *)__builtin_frame_address(0) < vm_current->c_stack_limit)
+        lisp_error("read: nesting too deep (more than %d levels of lists, vectors and quotes)",
+                   READ_MAX_DEPTH);
+}
+
+/* After '(' (or "#("): elements until ')', with an optional ". tail".
+ * depth: the levels around the list's elements. */
+static value read_list(reader *r, int allow_dot, int depth)
 {
     vm *m = vm_current;
     size_t first = m->sp;
@@ -113,14 +137,14 @@ static value read_list(reader *r, int allow_dot)
         if (c == '.' && allow_dot && m->sp > first && r->pos + 1 < r->len &&
             is_delimiter((unsigned char)r->line[r->pos + 1])) {
             r->pos++;
-            vpush(read_datum(r));
+            vpush(read_datum(r, depth));
             if (skip_space(r) != ')')
                 lisp_error("read: expected ')' after the datum following '.'");
             r->pos++;
             tail = m->stack[--m->sp];
             break;
         }
-        vpush(read_datum(r));
+        vpush(read_datum(r, depth));
     }
     r->depth--;
     size_t n = m->sp - first;
@@ -132,10 +156,10 @@ static value read_list(reader *r, int allow_dot)
     return list;
 }
 
-static value read_vector(reader *r)
+static value read_vector(reader *r, int depth)
 {
     vm *m = vm_current;
-    size_t at = vpush(read_list(r, 0));
+    size_t at = vpush(read_list(r, 0, depth));
     size_t n = 0;
     for (value p = m->stack[at]; p != NIL; p = cdr(p))
         n++;
@@ -197,9 +221,15 @@ static value read_atom(reader *r)
     while (!is_delimiter(peek(r))) {
         if (len == sizeof tok - 1)
             lisp_error("read: token too long");
-        tok[len++] = (char)next(r);
+        tok[len] = (char)next(r);
+        if (!tok[len++])
+            lisp_error("read: NUL byte in a token");
     }
     tok[len] = 0;
+    /* A lone dot is no symbol: written back it would read as a dotted
+     * tail ((a . (. b)) would come back as (a . b)). */
+    if (len == 1 && tok[0] == '.')
+        lisp_error("read: unexpected '.' (a dot belongs before the last datum of a list)");
     value v;
     if (parse_number(tok, len, &v))
         return v;
@@ -213,7 +243,8 @@ static value read_atom(reader *r)
     return intern(tok, len);
 }
 
-static value read_datum(reader *r)
+/* depth: the lists, vectors and quotes around this datum. */
+static value read_datum(reader *r, int depth)
 {
     int c = skip_space(r);
     if (c == EOF)
@@ -221,21 +252,24 @@ static value read_datum(reader *r)
     if (c == ')')
         lisp_error("read: unexpected ')'");
     if (c == '(') {
+        enter_level(depth);
         r->pos++;
-        return read_list(r, 1);
+        return read_list(r, 1, depth + 1);
     }
     if (c == '#' && r->pos + 1 < r->len && r->line[r->pos + 1] == '(') {
+        enter_level(depth);
         r->pos += 2;
-        return read_vector(r);
+        return read_vector(r, depth + 1);
     }
     if (c == '"') {
         r->pos++;
         return read_string(r);
     }
     if (c == '\'') { /* 'x is (quote x) */
+        enter_level(depth);
         r->pos++;
         vm *m = vm_current;
-        size_t at = vpush(read_datum(r));
+        size_t at = vpush(read_datum(r, depth + 1));
         m->stack[at] = cons(m->stack[at], NIL);
         value quote = intern_cstr("quote"); /* rooted by the symbol table */
         value form = cons(quote, m->stack[at]);
@@ -256,7 +290,7 @@ value read_form(reader *r)
             r->pos++;
             lisp_error("read: unexpected ')'");
         }
-        v = read_datum(r);
+        v = read_datum(r, 0);
     }
     r->reading = 0;
     return v;

@@ -1,0 +1,4 @@
+#t #f #true #false (#t . #f)
+#x
+#
+#truex

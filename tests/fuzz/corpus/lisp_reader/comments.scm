@@ -1,0 +1,3 @@
+; a comment
+(a ; inside a list
+ b) ;; at the end, no newline

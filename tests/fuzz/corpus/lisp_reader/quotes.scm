@@ -1,0 +1,1 @@
+'a ''a '(a 'b) '#(1) '() (quote x) (quote . a) '

@@ -1,0 +1,2 @@
+"a\"b\\c\n\t\q" "multi
+line" "" "\\" (display "tab\there")
