@@ -4,7 +4,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "alloc.h"
+#include "heap.h"
 #include "mark.h"
+#include "options.h"
 #include "platform.h"
 
 typedef struct slot_range {
@@ -228,51 +231,89 @@ void roots_reset(void)
 
 /* ---------------------------------------------------------------- frames
  *
- * The root scan reads a thread's frames while the thread is parked or in
- * a blocking region.  A RUNNING thread changes its own list freely: the
- * state change that lets a scan in (park, enter_blocking) orders its
- * stores before the scan.  Inside a blocking region the scan may run at
- * any moment, so a push or pop there holds frames_lock, as the scan does:
- * TC_ROOTS is safe in blocking regions (design.md §7). */
+ * A thread's frames form a list whose head is in its thread-local
+ * tc__stack; TC_ROOTS pushes and pops inline (tricolor.h) while `fast` is
+ * set, which threads.c keeps true exactly while the thread is attached,
+ * RUNNING and verify=1 is off.  Otherwise the inline code calls the
+ * functions below.
+ *
+ * The root scan reads a thread's list while the thread is parked or in a
+ * blocking region.  A RUNNING thread changes its list freely: the state
+ * change that lets a scan in (park, enter_blocking) orders its stores
+ * before the scan.  Inside a blocking region the scan may run at any
+ * moment, so a push or pop there holds frames_lock, as the scan does:
+ * TC_ROOTS is safe in blocking regions (design.md §7).
+ *
+ * Each frame records its depth (1 = outermost).  That is what lets a pop
+ * or tc_roots_restore drop frames whose scope a longjmp left without ever
+ * reading them: the top becomes a frame known to be alive (the one being
+ * popped, below which every frame is alive, or the saved mark), and the
+ * depth comes from it. */
 
-/* Run the frame-list change `fn` for t, under frames_lock if t is in a
+TC_TLS_API tc__shadow_stack tc__stack;
+
+/* Call fn(t, arg) on t's frame list, under frames_lock if t is in a
  * blocking region (only t changes its own state, so the test is stable). */
-static void change_frames(tc_thread *t, void (*fn)(tc_thread *, tc_frame *), tc_frame *f)
+static void change_frames(tc_thread *t, void (*fn)(tc__shadow_stack *, const tc_frame *),
+                          const tc_frame *arg)
 {
     int blocking = at_load(&t->state) == TS_BLOCKING;
     if (blocking)
         pthread_mutex_lock(&t->frames_lock);
-    fn(t, f);
+    fn(t->stack, arg);
     if (blocking)
         pthread_mutex_unlock(&t->frames_lock);
 }
 
-static void link_frame(tc_thread *t, tc_frame *f)
+static void link_frame(tc__shadow_stack *s, const tc_frame *f)
 {
-    f->prev = t->frames;
-    t->frames = f;
+    tc_frame *fw = (tc_frame *)f;
+    fw->prev = s->top;
+    fw->depth = ++s->depth;
+    s->top = fw;
 }
 
-static void unlink_frame(tc_thread *t, tc_frame *f)
+/* Make `top` (alive, or NULL) the innermost frame. */
+static void set_top(tc__shadow_stack *s, const tc_frame *top)
 {
-    if (t->frames == f) {
-        t->frames = f->prev;
-        return;
-    }
-    plat_diag("TC_ROOTS: frames popped out of order (a longjmp out of a frame's scope?)");
-    /* Unlink it wherever it is, so no dead frame stays a root. */
-    for (tc_frame **pp = &t->frames; *pp; pp = &(*pp)->prev)
-        if (*pp == f) {
-            *pp = f->prev;
+    s->top = (tc_frame *)top;
+    s->depth = top ? top->depth : 0;
+}
+
+/* f's scope ends.  If frames pushed after it are still linked, a longjmp
+ * left their scopes: drop them with it.  A frame no longer in the list
+ * (dropped by tc_roots_restore) changes nothing. */
+static void unlink_frame(tc__shadow_stack *s, const tc_frame *f)
+{
+    if (s->top != f) {
+        if (f->depth > s->depth)
             return;
-        }
+        plat_diag("TC_ROOTS: a frame popped while frames pushed after it were still linked "
+                  "(a longjmp over TC_ROOTS scopes?): they are dropped; save and restore "
+                  "the shadow stack around setjmp (tc_roots_save)");
+    }
+    set_top(s, f->prev);
 }
 
-static void unlink_top(tc_thread *t, tc_frame *f)
+static void unlink_top(tc__shadow_stack *s, const tc_frame *f)
 {
     (void)f;
-    t->frames->popped = 1;
-    t->frames = t->frames->prev;
+    s->top->popped = 1;
+    set_top(s, s->top->prev);
+}
+
+/* verify=1: a rooted variable must hold a value (design.md §9). */
+static void verify_frame(const tc_frame *f)
+{
+    for (unsigned i = 0; i < f->n; i++) {
+        uintptr_t p = (uintptr_t)*f->slots[i];
+        char buf[160];
+        /* Words with tag bits in the low three are values whatever they are. */
+        if (p && !(p & 7) && heap_span_of(p) != NULL && !alloc_object_span((void *)p))
+            plat_diag("verify: TC_ROOTS: variable %u of %u holds %p, %s: a variable that is "
+                      "not initialised before TC_ROOTS?", i + 1, f->n, (void *)p,
+                      heap_describe_address(p, buf, sizeof buf));
+    }
 }
 
 void tc__frame_push(tc_frame *f)
@@ -282,6 +323,8 @@ void tc__frame_push(tc_frame *f)
         f->popped = 1;
         return;
     }
+    if (opt.verify)
+        verify_frame(f);
     change_frames(t, link_frame, f);
 }
 
@@ -299,11 +342,30 @@ void tc__frame_pop_top(void)
     tc_thread *t = thread_self_or_diag("TC_ROOTS_POP");
     if (!t)
         return;
-    if (!t->frames) {
+    if (!t->stack->top) {
         plat_diag("TC_ROOTS_POP: no frame to pop");
         return;
     }
     change_frames(t, unlink_top, NULL);
+}
+
+tc_roots_mark tc_roots_save(void)
+{
+    tc_thread *t = thread_self_or_diag("tc_roots_save");
+    return t ? t->stack->top : NULL;
+}
+
+void tc_roots_restore(tc_roots_mark mark)
+{
+    tc_thread *t = thread_self_or_diag("tc_roots_restore");
+    if (!t)
+        return;
+    if (mark && mark->depth > t->stack->depth) {
+        plat_diag("tc_roots_restore: the mark is deeper than the shadow stack (restored twice, "
+                  "or saved in a scope that has ended?)");
+        return;
+    }
+    change_frames(t, set_top, mark);
 }
 
 /* --------------------------------------------------------------- scanning */
@@ -313,7 +375,7 @@ static void scan_thread(tc_thread *t, void *ctx)
     tc_visitor *v = ctx;
     v->root_kind = "a TC_ROOTS frame";
     pthread_mutex_lock(&t->frames_lock);
-    for (tc_frame *f = t->frames; f; f = f->prev)
+    for (tc_frame *f = t->stack->top; f; f = f->prev)
         for (unsigned i = 0; i < f->n; i++)
             tc_visit(v, *f->slots[i]);
     pthread_mutex_unlock(&t->frames_lock);

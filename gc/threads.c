@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "barrier.h"
 #include "collector.h"
+#include "options.h"
 #include "platform.h"
 #include "roots.h"
 
@@ -55,9 +56,18 @@ void tc__safepoint_slow(void)
     park(t);
 }
 
+/* TC_ROOTS pushes and pops inline only while t is RUNNING and verify=1
+ * is off; otherwise roots.c's slow path runs (locking, diagnostics).
+ * Only t itself calls this: `fast` lives in its thread-local memory. */
+static void set_frames_fast(tc_thread *t, int running)
+{
+    t->stack->fast = running && !opt.verify;
+}
+
 /* RUNNING -> BLOCKING; wakes a stopper that may be waiting for t. */
 static void enter_blocking(tc_thread *t)
 {
+    set_frames_fast(t, 0);
     barrier_flush(t);
     at_store_seq(&t->state, TS_BLOCKING);
     if (at_int_load_seq(&tc__safepoint_requested)) {
@@ -84,6 +94,7 @@ static void leave_blocking(tc_thread *t)
     at_store_seq(&t->state, TS_RUNNING);
     if (at_int_load_seq(&tc__safepoint_requested))
         park(t);
+    set_frames_fast(t, 1);
 }
 
 void tc_blocking_leave(void)
@@ -147,6 +158,10 @@ int threads_attach(void)
     if (!t)
         return TC_ENOMEM;
     pthread_mutex_init(&t->frames_lock, NULL);
+    /* Frames of an earlier run, if this thread never detached from it,
+     * are forgotten (their pops find them gone: roots.c). */
+    t->stack = &tc__stack;
+    *t->stack = (tc__shadow_stack){0};
     at_store(&t->state, TS_BLOCKING);
     pthread_mutex_lock(&threads_lock);
     t->next = thread_list;
@@ -213,6 +228,7 @@ void threads_forget_all(void)
     gone_bytes = gone_objects = 0;
     at_add(&threads_current_run, 1);
     pthread_mutex_unlock(&threads_lock);
+    tc__stack.fast = 0;
     set_self(NULL);
 }
 
@@ -298,6 +314,7 @@ void threads_lock_as_blocked(pthread_mutex_t *m)
     /* Only the holder of such a lock stops the world, so none is under way
      * now: the thread may run again without parking. */
     at_store_seq(&t->state, TS_RUNNING);
+    set_frames_fast(t, 1);
 }
 
 /* The list lock is held across whole pauses. */

@@ -42,8 +42,9 @@ typedef struct root_fn_entry {
 } root_fn_entry;
 
 typedef struct tc_thread {
-    tc_frame *frames;          /* shadow stack top; owner writes (under
-                                  frames_lock while BLOCKING) */
+    tc__shadow_stack *stack;   /* the owner's TC_ROOTS frames (its
+                                  thread-local tc__stack); owner writes
+                                  (under frames_lock while BLOCKING) */
     tc_aword state;            /* thread_state */
     struct tc_thread *next, *prev;
     struct tc_span *cache[TC_NUM_CLASSES]; /* span per size class */
@@ -69,6 +70,9 @@ typedef struct tc_thread {
 /* Initial-exec TLS: one instruction to reach, where the default model of
  * position-independent code would call __tls_get_addr on every tc_alloc. */
 #define TC_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+/* The same, for the one thread-local variable the public header names
+ * (tc__stack, read by the inline TC_ROOTS). */
+#define TC_TLS_API TC_API __thread __attribute__((tls_model("initial-exec")))
 
 /* A thread's record is valid only for the collector run (tc_init to
  * tc_shutdown) that created it: a thread that never detached must not find

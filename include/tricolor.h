@@ -279,14 +279,44 @@ TC_API void tc_write_slots(void *obj, void **dst, void *const *src, size_t n);
 
 /* -------------------------------------------------------------------- roots */
 
-/* Stores into roots need no barrier. */
+/* Stores into roots need no barrier.
+ *
+ * Casts.  tc_root_add takes void ** and tc_visit_slots void *const *, so a
+ * `cell *global` is registered as (void **)&global: use TC_ROOT_ADD(global)
+ * and TC_VISIT_SLOTS(v, array, n), which cast for you (and check, at
+ * compile time, that the variable is pointer-sized).  The cast is safe:
+ * the library reads each slot as one pointer-sized word with an atomic
+ * load, in its own translation unit built with -fno-strict-aliasing, and
+ * never writes it; object pointers of every type share one representation
+ * on every platform tricolor supports; and once the variable's address
+ * has been passed to the library, your compiler already treats every
+ * later call as a possible reader of it, so strict aliasing gives it
+ * nothing to assume.  TC_ROOTS casts a `volatile` variable's address
+ * without the qualifier (a variable kept across setjmp is volatile): the
+ * collector reads it only while the thread is stopped or in a blocking
+ * region, where volatile changes nothing. */
 
 /* Register n consecutive pointer slots (e.g. a global array) as roots.
  * TC_EINVAL (NULL or n == 0), TC_EEXIST (slots already registered).
+ * Adding and removing are O(1), however many ranges are registered.
  * Any thread while the collector runs. */
 TC_API int tc_root_add(void **slots, size_t n);
 /* Unregister slots given to tc_root_add.  TC_ENOTFOUND if unknown. */
 TC_API int tc_root_remove(void **slots);
+
+/* The address of a pointer-sized lvalue as a root slot (compile-time
+ * check of its size; the cast is explained above). */
+#define TC__SLOT(var)                                                         \
+    ((void **)(uintptr_t)&(var) + 0 * sizeof(char[sizeof(var) == sizeof(void *) ? 1 : -1]))
+/* tc_root_add / tc_root_remove for one global pointer variable of any
+ * pointer type, and for a whole array of them. */
+#define TC_ROOT_ADD(var) tc_root_add(TC__SLOT(var), 1)
+#define TC_ROOT_REMOVE(var) tc_root_remove(TC__SLOT(var))
+#define TC_ROOT_ADD_ARRAY(arr)                                                \
+    tc_root_add(TC__SLOT((arr)[0]), sizeof(arr) / sizeof((arr)[0]))
+/* tc_visit_slots on n pointers of any pointer type. */
+#define TC_VISIT_SLOTS(v, ptrs, n)                                            \
+    tc_visit_slots((v), (void *const *)(uintptr_t)TC__SLOT((ptrs)[0]), (n))
 
 typedef void (*tc_root_fn)(tc_visitor *v, void *ctx);
 
@@ -303,17 +333,64 @@ TC_API int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx);
 TC_API int tc_thread_root_scanner_remove(tc_root_fn fn, void *ctx);
 
 /* A shadow-stack frame; TC_ROOTS builds one on the C stack, next to an
- * array of the addresses of the variables it registers. */
+ * array of the addresses of the variables it registers.  Internal. */
 typedef struct tc_frame {
     struct tc_frame *prev;
     void ***slots;
     unsigned n;
-    unsigned popped;
+    unsigned popped;   /* 1 once popped, or ignored (unattached) */
+    unsigned depth;    /* its place in the thread's list, 1 = outermost */
 } tc_frame;
+
+/* The calling thread's shadow stack, which the inline push and pop use.
+ * Internal: the library sets `fast` to 1 only while the thread is
+ * attached, outside blocking regions and without verify=1; otherwise push
+ * and pop take the out-of-line path, which handles those cases. */
+typedef struct tc__shadow_stack {
+    tc_frame *top;
+    unsigned depth;
+    int fast;
+} tc__shadow_stack;
 
 TC_API void tc__frame_push(tc_frame *f);
 TC_API void tc__frame_pop(tc_frame *f);
 TC_API void tc__frame_pop_top(void);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TC__INLINE_FRAMES 1
+TC_API extern __thread tc__shadow_stack tc__stack;
+
+/* Push: three stores to the thread's own memory, no call. */
+static inline void tc__frame_push_inline(tc_frame *f)
+{
+    tc__shadow_stack *s = &tc__stack;
+    if (TC__LIKELY(s->fast)) {
+        f->prev = s->top;
+        f->depth = ++s->depth;
+        s->top = f;
+    } else {
+        tc__frame_push(f);
+    }
+}
+
+/* Pop (the cleanup of TC_ROOTS): inline when f is on top. */
+static inline void tc__frame_pop_inline(tc_frame *f)
+{
+    tc__shadow_stack *s = &tc__stack;
+    if (TC__LIKELY(s->fast && s->top == f)) {
+        s->top = f->prev;
+        s->depth--;
+        f->popped = 1;
+    } else {
+        tc__frame_pop(f);
+    }
+}
+#define TC__CLEANUP __attribute__((cleanup(tc__frame_pop_inline)))
+#else
+#define TC__INLINE_FRAMES 0
+#define tc__frame_push_inline tc__frame_push
+#define TC__CLEANUP
+#endif
 
 #define TC__CAT2(a, b) a##b
 #define TC__CAT(a, b) TC__CAT2(a, b)
@@ -323,49 +400,67 @@ TC_API void tc__frame_pop_top(void);
 #define TC__NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13,    \
                    _14, _15, _16, N, ...)                                     \
     N
-#define TC__A1(a) (void **)&(a)
-#define TC__A2(a, ...) (void **)&(a), TC__A1(__VA_ARGS__)
-#define TC__A3(a, ...) (void **)&(a), TC__A2(__VA_ARGS__)
-#define TC__A4(a, ...) (void **)&(a), TC__A3(__VA_ARGS__)
-#define TC__A5(a, ...) (void **)&(a), TC__A4(__VA_ARGS__)
-#define TC__A6(a, ...) (void **)&(a), TC__A5(__VA_ARGS__)
-#define TC__A7(a, ...) (void **)&(a), TC__A6(__VA_ARGS__)
-#define TC__A8(a, ...) (void **)&(a), TC__A7(__VA_ARGS__)
-#define TC__A9(a, ...) (void **)&(a), TC__A8(__VA_ARGS__)
-#define TC__A10(a, ...) (void **)&(a), TC__A9(__VA_ARGS__)
-#define TC__A11(a, ...) (void **)&(a), TC__A10(__VA_ARGS__)
-#define TC__A12(a, ...) (void **)&(a), TC__A11(__VA_ARGS__)
-#define TC__A13(a, ...) (void **)&(a), TC__A12(__VA_ARGS__)
-#define TC__A14(a, ...) (void **)&(a), TC__A13(__VA_ARGS__)
-#define TC__A15(a, ...) (void **)&(a), TC__A14(__VA_ARGS__)
-#define TC__A16(a, ...) (void **)&(a), TC__A15(__VA_ARGS__)
-
-#if defined(__GNUC__) || defined(__clang__)
-#define TC__CLEANUP __attribute__((cleanup(tc__frame_pop)))
-#else
-#define TC__CLEANUP
-#endif
+#define TC__A1(a) TC__SLOT(a)
+#define TC__A2(a, ...) TC__SLOT(a), TC__A1(__VA_ARGS__)
+#define TC__A3(a, ...) TC__SLOT(a), TC__A2(__VA_ARGS__)
+#define TC__A4(a, ...) TC__SLOT(a), TC__A3(__VA_ARGS__)
+#define TC__A5(a, ...) TC__SLOT(a), TC__A4(__VA_ARGS__)
+#define TC__A6(a, ...) TC__SLOT(a), TC__A5(__VA_ARGS__)
+#define TC__A7(a, ...) TC__SLOT(a), TC__A6(__VA_ARGS__)
+#define TC__A8(a, ...) TC__SLOT(a), TC__A7(__VA_ARGS__)
+#define TC__A9(a, ...) TC__SLOT(a), TC__A8(__VA_ARGS__)
+#define TC__A10(a, ...) TC__SLOT(a), TC__A9(__VA_ARGS__)
+#define TC__A11(a, ...) TC__SLOT(a), TC__A10(__VA_ARGS__)
+#define TC__A12(a, ...) TC__SLOT(a), TC__A11(__VA_ARGS__)
+#define TC__A13(a, ...) TC__SLOT(a), TC__A12(__VA_ARGS__)
+#define TC__A14(a, ...) TC__SLOT(a), TC__A13(__VA_ARGS__)
+#define TC__A15(a, ...) TC__SLOT(a), TC__A14(__VA_ARGS__)
+#define TC__A16(a, ...) TC__SLOT(a), TC__A15(__VA_ARGS__)
 
 /* TC_ROOTS(a, b, ...): register the listed local pointer variables (any
  * pointer type, 1 to 16 of them) as roots on this thread's shadow stack
  * until the end of the enclosing scope (GCC/Clang cleanup attribute).
- * Several may stand in one scope; they pop in reverse order.  The
- * variables hold references or NULL (or other non-heap words); assigning
- * to them needs no barrier.  On compilers without cleanup, or to end the
- * frame early, call TC_ROOTS_POP().  Do not longjmp out of a frame's scope.
- * A frame may be pushed and popped inside a blocking region, but its
- * variables must not be assigned there (a collection may be reading
- * them).  Any attached thread (unattached: a diagnostic, the frame is
- * ignored). */
+ * Push and pop are inline: a few stores, no call.  Several frames may
+ * stand in one scope; they pop in reverse order.  The variables must hold
+ * references or NULL (or other non-heap words) from the moment of the
+ * TC_ROOTS on: initialise them first (`cell *x = NULL;`); assigning to
+ * them needs no barrier.  On compilers without cleanup, or to end the
+ * frame early, call TC_ROOTS_POP().  To leave frames with longjmp, see
+ * tc_roots_save.  A frame may be pushed and popped inside a blocking
+ * region, but its variables must not be assigned there (a collection may
+ * be reading them).  Any attached thread (unattached: a diagnostic, the
+ * frame is ignored).  Under TRICOLOR_DEBUG=verify=1, a variable that holds
+ * what cannot be a value (a pointer into the middle or the header of a
+ * heap object, or into freed memory: uninitialised, most likely) is
+ * reported when the frame is pushed. */
 #define TC_ROOTS(...)                                                         \
     void **TC__CAT(tc__slots_, __LINE__)[] = {                                \
         TC__CAT(TC__A, TC__NARGS(__VA_ARGS__))(__VA_ARGS__)};                 \
     tc_frame TC__CLEANUP TC__CAT(tc__frame_, __LINE__) = {                    \
-        0, TC__CAT(tc__slots_, __LINE__), TC__NARGS(__VA_ARGS__), 0};         \
-    tc__frame_push(&TC__CAT(tc__frame_, __LINE__))
+        0, TC__CAT(tc__slots_, __LINE__), TC__NARGS(__VA_ARGS__), 0, 0};      \
+    tc__frame_push_inline(&TC__CAT(tc__frame_, __LINE__))
 
 /* Pop the innermost TC_ROOTS frame of this thread now. */
 #define TC_ROOTS_POP() tc__frame_pop_top()
+
+/* Leaving TC_ROOTS scopes with longjmp (how Lua and many interpreters
+ * raise errors).  A longjmp skips the frames' cleanups, so they would stay
+ * roots pointing into stack memory that is reused.  Save the shadow
+ * stack's top before setjmp, and restore it where the jump lands:
+ *
+ *     tc_roots_mark mark = tc_roots_save();
+ *     if (setjmp(env) != 0) {
+ *         tc_roots_restore(mark);   // drop every frame pushed since
+ *         ...
+ *
+ * tc_roots_restore drops the frames pushed after the save without reading
+ * them (their memory is dead).  Frames that are still in scope at the
+ * save must stay so until the restore.  A frame popped normally while
+ * frames pushed after it are still linked (a longjmp without restore)
+ * drops those too, with a diagnostic.  Any attached thread. */
+typedef const tc_frame *tc_roots_mark;
+TC_API tc_roots_mark tc_roots_save(void);
+TC_API void tc_roots_restore(tc_roots_mark mark);
 
 /* ------------------------------------------------------------------ threads */
 

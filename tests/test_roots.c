@@ -366,6 +366,7 @@ static void pop_scenario(void *arg)
         r->live[1] = tu_live_after_collect(); /* 20 */
         r->a_ok = list_ok(a, 10, 50);
         {
+            b = NULL;    /* its list is freed: rooted again, it must hold a value */
             TC_ROOTS(b); /* a new frame may follow a popped one */
             b = make_list(2, 70);
             r->live[2] = tu_live_after_collect(); /* 24 */
@@ -392,6 +393,83 @@ static void frames_pop(void **state)
 }
 
 /* Every kind of root at once, each holding its own list. */
+/* ------------------------------------------------ longjmp over frames */
+
+static jmp_buf jump_back;
+
+/* n nested frames, each rooting a 3-pair list; the innermost jumps out. */
+static void deep_then_jump(int n)
+{
+    if (n < 0) /* never: a path that returns, for -Winfinite-recursion */
+        return;
+    tu_pair *x = NULL;
+    TC_ROOTS(x);
+    x = tu_make_list(3);
+    if (n > 0)
+        deep_then_jump(n - 1);
+    else
+        longjmp(jump_back, 1);
+    tu_check_list(x, 3);
+}
+
+/* Overwrite the stack the jumped-over frames lived in: a frame left on
+ * the list now points at this (and a scan that follows it crashes). */
+static __attribute__((noinline)) void scribble(void)
+{
+    volatile unsigned char junk[16384];
+    memset((void *)junk, 0xdb, sizeof junk);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void longjmp_with_restore(void **state)
+{
+    (void)state;
+    tu_pair *keep = NULL;
+    TC_ROOTS(keep);
+    keep = tu_make_list(7);
+    for (int round = 0; round < 20; round++) {
+        tc_roots_mark mark = tc_roots_save();
+        if (setjmp(jump_back) == 0)
+            deep_then_jump(30);
+        else
+            tc_roots_restore(mark);
+        scribble();
+        /* Only `keep` is rooted: the 31 jumped-over lists are garbage. */
+        assert_int_equal(tu_live_after_collect(), 7);
+        tu_check_list(keep, 7);
+    }
+}
+
+/* No restore: the frame whose scope the jump lands in drops the dead
+ * frames above it when it pops, with a diagnostic, without reading them. */
+static void jump_into_scope(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 5; round++) {
+        tu_pair *outer = NULL;
+        TC_ROOTS(outer);
+        outer = tu_make_list(5);
+        if (setjmp(jump_back) == 0)
+            deep_then_jump(10);
+        /* The ten dead frames sit above `outer`'s until it pops. */
+    }
+}
+
+static void longjmp_without_restore(void **state)
+{
+    (void)state;
+    char *err = tu_capture_stderr(jump_into_scope, NULL);
+    assert_non_null(strstr(err, "TC_ROOTS: a frame popped while frames pushed after it"));
+    free(err);
+    scribble();
+    assert_int_equal(tu_live_after_collect(), 0);
+    /* The shadow stack is whole: a new frame works. */
+    tu_pair *x = NULL;
+    TC_ROOTS(x);
+    x = tu_make_list(4);
+    assert_int_equal(tu_live_after_collect(), 4);
+}
+
 static void *g_mixed[1];
 static void all_kinds_together(void **state)
 {
@@ -642,6 +720,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(frame_of_sixteen, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(frames_nested_functions, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(frames_pop, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(longjmp_with_restore, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(longjmp_without_restore, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(all_kinds_together, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(root_errors, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(poison_freed_objects, poison_setup, tu_teardown),

@@ -30,10 +30,12 @@ static int rep_once(reader *r, int print_result)
     vm *m = vm_current;
     size_t sp0 = m->sp;
     unsigned depth0 = m->depth;
+    tc_roots_mark mark = tc_roots_save();
     jmp_buf on_error;
     if (setjmp(on_error)) {
         m->sp = sp0; /* drop whatever the failed evaluation had pushed */
         m->depth = depth0;
+        tc_roots_restore(mark); /* and any TC_ROOTS frame the jump left */
         m->on_error = NULL;
         vm_report_error("error");
         if (r->reading)

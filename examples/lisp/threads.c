@@ -38,11 +38,13 @@ static void *thread_main(void *arg)
     struct spawn_rec *rec = arg;
     tc_thread_attach(); /* before anything touches the heap */
     vm_create(VM_C_STACK);
+    tc_roots_mark mark = tc_roots_save(); /* an error longjmps back here */
     jmp_buf on_error;
     if (setjmp(on_error) == 0) {
         vm_current->on_error = &on_error;
         rec->roots[1] = apply_proc(rec->roots[0], 0); /* a root: no barrier */
     } else {
+        tc_roots_restore(mark); /* drop any TC_ROOTS frame the jump left */
         vm_report_error("error in thread");
         rec->failed = 1;
     }

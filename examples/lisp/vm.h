@@ -11,9 +11,10 @@
  * tricolor never moves objects.
  *
  * Errors longjmp back to the REPL (or a thread's entry), which resets the
- * value stack to where it was.  That is why nothing below eval uses
- * TC_ROOTS frames: a frame must not be longjmp'd over, a value-stack
- * index can be.
+ * value stack to where it was and restores the shadow stack saved before
+ * its setjmp (tc_roots_save / tc_roots_restore), dropping any TC_ROOTS
+ * frame the jump left.  The interpreter keeps its temporaries on the value
+ * stack all the same: an index is cheaper to push and reset than a frame.
  */
 #ifndef LISP_VM_H
 #define LISP_VM_H
