@@ -128,20 +128,28 @@ void tc__write_slow(void *obj, void **slot, void *val)
     at_store_ptr(slot, val);
 }
 
+/* The barrier for a batch of n words at dst about to be overwritten:
+ * under verify, check the range's ends (and val); while marking, shade
+ * every old value. */
+static void before_batch(const char *what, void *obj, void **dst, size_t n, void *val)
+{
+    if (!at_int_load(&tc__barrier_on))
+        return;
+    tc_thread *t = opt.verify ? verify_caller(what) : thread_self();
+    if (opt.verify) {
+        verify_store(obj, dst, val);
+        verify_store(obj, dst + n - 1, val);
+    }
+    if (at_load(&marking))
+        for (size_t i = 0; i < n; i++)
+            shade(t, at_load_ptr(&dst[i]));
+}
+
 void tc_write_slots(void *obj, void **dst, void *const *src, size_t n)
 {
     if (n == 0 || dst == src)
         return;
-    if (at_int_load(&tc__barrier_on)) {
-        tc_thread *t = opt.verify ? verify_caller("tc_write_slots") : thread_self();
-        if (opt.verify) {
-            verify_store(obj, dst, NULL);
-            verify_store(obj, dst + n - 1, NULL);
-        }
-        if (at_load(&marking))
-            for (size_t i = 0; i < n; i++)
-                shade(t, at_load_ptr(&dst[i]));
-    }
+    before_batch("tc_write_slots", obj, dst, n, NULL);
     tc_aword *d = (tc_aword *)dst;
     const tc_aword *s = (const tc_aword *)src;
     if (d < s || d >= s + n)
@@ -150,4 +158,14 @@ void tc_write_slots(void *obj, void **dst, void *const *src, size_t n)
     else
         for (size_t i = n; i-- > 0;)
             at_store(&d[i], at_load(&s[i]));
+}
+
+void tc_fill_slots(void *obj, void **dst, void *val, size_t n)
+{
+    if (n == 0)
+        return;
+    before_batch("tc_fill_slots", obj, dst, n, val);
+    tc_aword *d = (tc_aword *)dst;
+    for (size_t i = 0; i < n; i++)
+        at_store(&d[i], (uintptr_t)val);
 }

@@ -237,14 +237,37 @@ TC_API void tc__safepoint_slow(void);
 #define TC__STORE_RELAXED(p, v) (*(volatile __typeof__(*(p)) *)(p) = (v))
 #define TC__LIKELY(x) (x)
 #endif
+#define TC__CAT2(a, b) a##b
+#define TC__CAT(a, b) TC__CAT2(a, b)
 
 /* Store the reference val into *slot, a field of the heap object obj.
  * The only correct way to store a reference into a GC object, initialising
  * stores into a fresh object included.  Fast path outside marking: one
  * load of the collector's phase and a branch.  While marking, a store over
  * NULL (every initialising store) also stays inline; a store over a
- * reference records the old value for the marker.  Any attached thread.
- * (tc__barrier_on: 0 off, 1 marking, 2 every store to the slow path.) */
+ * reference records the old value for the marker.  Any attached thread,
+ * outside blocking regions.  (tc__barrier_on: 0 off, 1 marking, 2 every
+ * store to the slow path.)
+ *
+ * obj: the start of the object that contains slot (what tc_alloc
+ * returned), not a pointer into it.  The barrier itself needs only slot
+ * and its old value; obj is what TRICOLOR_DEBUG=verify=1 checks the slot
+ * against (inside obj, aligned), and what a future generational barrier
+ * will record, so pass the real object even where nothing checks it.  An
+ * interpreter that holds a pointer to a slot keeps its object's address
+ * beside it.
+ *
+ * Skipping stores: a fresh object is zeroed, so storing NULL over NULL
+ * changes nothing and may be left out (make-vector with a NULL fill need
+ * not loop).  Any other store, into a fresh object too, goes through
+ * tc_write.
+ *
+ * Sub-word stores: in a SLOTS object every word is read whole by markers,
+ * so do not store 4 bytes into one of its words (a type tag beside a
+ * length): build the whole word and store it with tc_write, cast to
+ * void * (it is a value, and must not look like a reference: keep a low
+ * tag bit set, see TC_LAYOUT_SLOTS).  A LEAF or TRACE object's non-reference
+ * fields are yours to write as you like. */
 static inline void tc_write(void *obj, void **slot, void *val)
 {
     int mode = TC__LOAD_RELAXED(&tc__barrier_on);
@@ -268,14 +291,29 @@ static inline void *tc_read(void *const *slot)
 /* (obj)->field read with tc_read. */
 #define TC_READ(obj, field) tc_read((void *const *)&(obj)->field)
 
-/* (obj)->field = val through the barrier. */
+/* (obj)->field = val through the barrier.  obj is evaluated once, then
+ * val (GCC, Clang; other compilers evaluate obj twice). */
+#if defined(__GNUC__) || defined(__clang__)
+#define TC_WRITE(obj, field, val) TC__WRITE(TC__CAT(tc__w, __COUNTER__), obj, field, val)
+#define TC__WRITE(o, obj, field, val)                                         \
+    __extension__({                                                           \
+        __typeof__(obj) o = (obj);                                            \
+        tc_write((void *)o, (void **)&o->field, (void *)(val));               \
+    })
+#else
 #define TC_WRITE(obj, field, val)                                             \
     tc_write((void *)(obj), (void **)&(obj)->field, (void *)(val))
+#endif
 
 /* Copy n words from src to dst (a range inside heap object obj), with
  * memmove semantics; the barrier is applied once for the batch.  src may be
  * anywhere (another object, a C array).  Any attached thread. */
 TC_API void tc_write_slots(void *obj, void **dst, void *const *src, size_t n);
+
+/* Store val into each of the n words at dst (a range inside heap object
+ * obj), through the barrier once for the batch: make-vector, vector-fill!,
+ * clearing a table.  Any attached thread. */
+TC_API void tc_fill_slots(void *obj, void **dst, void *val, size_t n);
 
 /* -------------------------------------------------------------------- roots */
 
@@ -392,8 +430,6 @@ static inline void tc__frame_pop_inline(tc_frame *f)
 #define TC__CLEANUP
 #endif
 
-#define TC__CAT2(a, b) a##b
-#define TC__CAT(a, b) TC__CAT2(a, b)
 #define TC__NARGS(...)                                                        \
     TC__NARGS_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,  \
                2, 1, 0)

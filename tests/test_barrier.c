@@ -214,12 +214,58 @@ static void write_slots_from_c_array(void)
     TU_REQUIRE_EQ(tu_live_after_collect(), 1 + WS_N - WS_LEN);
 }
 
+/* tc_fill_slots over references while marking: every overwritten value
+ * is shaded (it survives the cycle under way, then goes), every word gets
+ * the fill value; and a TC_WRITE whose object expression has a side
+ * effect evaluates it once. */
+static void fill_slots_case(int marking)
+{
+    void **v = NULL;
+    TC_ROOTS(v);
+    v = tc_alloc(&vec_type, WS_N * sizeof(void *));
+    for (uint32_t i = 0; i < WS_N; i++)
+        tc_write(v, &v[i], tu_seeded_leaf(&item_type, i));
+    TU_REQUIRE_EQ(tu_live_after_collect(), 1 + WS_N);
+    void *old[WS_N];
+    memcpy(old, v, sizeof old);
+    uint64_t n = marking ? tu_start_held_cycle() : 0;
+    tc_fill_slots(v, &v[2], TU_TAG(7), WS_LEN);
+    for (size_t i = 0; i < WS_N; i++)
+        TU_CHECK(v[i] == (i >= 2 && i < 2 + WS_LEN ? TU_TAG(7) : old[i]), "v[%zu] = %p", i, v[i]);
+    if (marking) {
+        finish_held_cycle(n);
+        for (uint32_t i = 2; i < 2 + WS_LEN; i++)
+            TU_CHECK(tu_seeded_leaf_ok(old[i], &item_type, i),
+                     "item %u, overwritten by tc_fill_slots while marking, was freed", i);
+    }
+    TU_REQUIRE_EQ(tu_live_after_collect(), 1 + WS_N - WS_LEN);
+}
+
+typedef struct pair2 {
+    void *car, *cdr;
+} pair2;
+
+static void write_once(void)
+{
+    pair2 *pairs[3] = {NULL, NULL, NULL};
+    TC_ROOTS(pairs[0], pairs[1], pairs[2]);
+    for (int i = 0; i < 3; i++)
+        pairs[i] = tc_alloc(&vec_type, sizeof(pair2));
+    int k = 0;
+    TC_WRITE(pairs[k++], cdr, TU_TAG(5));
+    TU_CHECK(k == 1, "TC_WRITE evaluated its object %d times", k);
+    TU_CHECK(pairs[0]->cdr == TU_TAG(5) && pairs[1]->cdr == NULL, "wrote the wrong object");
+}
+
 static void sc_write_slots(void)
 {
     for (int marking = 0; marking <= 1; marking++)
         for (int forward = 0; forward <= 1; forward++)
             write_slots_case(marking, forward);
     write_slots_from_c_array();
+    fill_slots_case(0);
+    fill_slots_case(1);
+    write_once();
 }
 
 static void write_slots(void **state)

@@ -93,8 +93,7 @@ value make_vector(size_t n, value fill)
     vector_obj *v = alloc_object(&vector_type, sizeof *v + n * sizeof(value), K_VECTOR);
     vpop(1);
     TC_WRITE(v, len, make_fixnum((intptr_t)n));
-    for (size_t i = 0; i < n; i++)
-        tc_write(v, &v->items[i], fill);
+    tc_fill_slots(v, v->items, fill, n); /* one barrier call for the lot */
     return v;
 }
 
