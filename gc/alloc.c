@@ -325,7 +325,7 @@ tc_span *alloc_object_span(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     tc_span *s = (a & 15) ? NULL : heap_span_of(a);
-    if (!s || span_slot_index(s, a) < 0 || !at_load((tc_aword *)(a - TC_HEADER_SIZE)))
+    if (!s || span_slot_index(s, a) < 0 || !header_type(a))
         return NULL;
     return s;
 }
@@ -353,7 +353,7 @@ const tc_type *tc_type_of(const void *obj)
         diag_not_object("tc_type_of", obj);
         return NULL;
     }
-    return at_load_ptr((const tc_aword *)((uintptr_t)obj - TC_HEADER_SIZE));
+    return header_type((uintptr_t)obj);
 }
 
 int tc_is_heap_object(const void *p) { return alloc_object_span(p) != NULL; }

@@ -68,7 +68,7 @@ void barrier_flush_all(void) { threads_for_each(flush_one, NULL); }
 
 static const char *type_name_at(uintptr_t payload)
 {
-    const tc_type *t = at_load_ptr((const tc_aword *)(payload - TC_HEADER_SIZE));
+    const tc_type *t = header_type(payload);
     return t && t->name ? t->name : "?";
 }
 
@@ -87,7 +87,8 @@ static void verify_store(void *obj, void **slot, void *val)
         plat_diag("verify: tc_write(%p, %p, %p): the slot is not an aligned word inside "
                   "the %s object", obj, (void *)slot, val, type_name_at(start));
     uintptr_t v = (uintptr_t)val;
-    if (v && !(v & 15) && heap_span_of(v) && !alloc_object_span(val))
+    /* Words with any of the low three bits set are tagged values. */
+    if (v && !(v & 7) && heap_contains(v) && !alloc_object_span(val))
         plat_diag("verify: tc_write(%p, %p, %p) into a %s object: the value is %s", obj,
                   (void *)slot, val, type_name_at(start),
                   heap_describe_address(v, buf, sizeof buf));

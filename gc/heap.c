@@ -331,7 +331,9 @@ const char *heap_describe_address(uintptr_t p, char *buf, size_t len)
 {
     tc_span *s = heap_span_of(p);
     if (!s)
-        return "not the address of a GC heap object";
+        return heap_contains(p) ? "in free heap memory, where no object lives (a freed "
+                                  "object's span goes back to the page heap)"
+                                : "not the address of a GC heap object";
     uintptr_t first = s->base + TC_SPAN_SLOT0;
     if (p < first + TC_HEADER_SIZE) {
         snprintf(buf, len, "inside the heap but before the first object of its span (at %#lx)",
@@ -342,12 +344,19 @@ const char *heap_describe_address(uintptr_t p, char *buf, size_t len)
     if (idx >= s->nelems)
         return "inside the heap, in the unused tail of a span";
     uintptr_t obj = span_slot_addr(s, idx) + TC_HEADER_SIZE;
-    const tc_type *t = at_load_ptr((const tc_aword *)(obj - TC_HEADER_SIZE));
+    const tc_type *t = header_type(obj), *freed = header_freed_type(obj);
+    if (p == obj && !t && freed) {
+        snprintf(buf, len, "a freed %s object", type_name(freed));
+        return buf;
+    }
     if (p == obj)
         return t ? "the start of a live object" : "a freed object";
     if (p < obj)
         snprintf(buf, len, "in the header word of the %s%s at %p", t ? type_name(t) : "free",
                  t ? " object" : " slot", (void *)obj);
+    else if (!t && freed)
+        snprintf(buf, len, "%zu byte%s into a freed %s object at %p", (size_t)(p - obj),
+                 p - obj == 1 ? "" : "s", type_name(freed), (void *)obj);
     else if (!t)
         snprintf(buf, len, "inside a free slot at %p", (void *)obj);
     else

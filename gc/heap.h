@@ -190,6 +190,35 @@ static inline tc_span *heap_span_of(uintptr_t p)
     return st == SPAN_SMALL || st == SPAN_LARGE ? s : NULL;
 }
 
+/* True if p lies in one of the heap's arenas (live span or not).
+ * Lock-free. */
+static inline int heap_contains(uintptr_t p)
+{
+    return !(p >> TC_ADDR_BITS) && heap_arena_map &&
+           at_load_ptr_acquire(&heap_arena_map[p >> TC_ARENA_SHIFT]) != NULL;
+}
+
+/* A slot's header word is its object's type, or 0 when the slot is free.
+ * Under verify=1 the sweeper leaves the type of the object it freed with
+ * HEADER_FREED set (bit 0: types are pointers, so it is free), so that a
+ * diagnostic can name what a dangling reference pointed to.  Readers
+ * that want the live type use header_type. */
+#define HEADER_FREED ((uintptr_t)1)
+
+/* The live object's type at payload address p, or NULL (a free slot). */
+static inline const struct tc_type *header_type(uintptr_t p)
+{
+    uintptr_t h = at_load((const tc_aword *)(p - TC_HEADER_SIZE));
+    return (h & HEADER_FREED) ? NULL : (const struct tc_type *)h;
+}
+
+/* The type of the object freed at p, when verify=1 kept it; NULL if not. */
+static inline const struct tc_type *header_freed_type(uintptr_t p)
+{
+    uintptr_t h = at_load((const tc_aword *)(p - TC_HEADER_SIZE));
+    return (h & HEADER_FREED) ? (const struct tc_type *)(h & ~HEADER_FREED) : NULL;
+}
+
 /* Slot index of payload address p in s, or -1 if p is not the start of a
  * slot's payload (an interior pointer). */
 static inline long span_slot_index(const tc_span *s, uintptr_t p)

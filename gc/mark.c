@@ -204,10 +204,7 @@ static const char *type_name(const tc_type *t)
     return t && t->name ? t->name : "?";
 }
 
-static const tc_type *header_of(uintptr_t payload)
-{
-    return at_load_ptr((const tc_aword *)(payload - TC_HEADER_SIZE));
-}
+static const tc_type *header_of(uintptr_t payload) { return header_type(payload); }
 
 /* Who holds the reference being visited, for diagnostics. */
 static void describe_referrer(const tc_visitor *v, char *buf, size_t len)
@@ -232,18 +229,38 @@ static void checkmark_failed(const tc_visitor *v, uintptr_t p, const tc_type *t)
     char who[128];
     describe_referrer(v, who, sizeof who);
     plat_fatal("checkmark: object %p of type %s is reachable (from %s) but was not marked: "
-               "a missing write barrier or a root that was not registered", (void *)p,
-               type_name(t), who);
+               "a missing write barrier, a root that was not registered, or a type whose "
+               "layout hides this reference (declared LEAF, or a trace function that does "
+               "not visit it)", (void *)p, type_name(t), who);
+}
+
+/* verify=1, for a word the marker ignores: report it if it is not a
+ * value.  A word with any of its low three bits set is a tagged value,
+ * whatever it points to (so an odd fixnum is never reported); an 8-byte
+ * aligned one that points into the heap but not at a live object's start
+ * is an interior pointer or a dangling one, and keeps nothing alive. */
+static void verify_ignored_word(const tc_visitor *v, uintptr_t p)
+{
+    if (!(p & 7) && heap_contains(p))
+        report_bad_reference(v, p);
 }
 
 static inline void visit_word(tc_visitor *v, uintptr_t p)
 {
     v->visits++;
-    if (!p || (p & 15))
+    if (!p)
         return;
+    if (p & 15) {
+        if (opt.verify)
+            verify_ignored_word(v, p);
+        return;
+    }
     tc_span *s = heap_span_of(p);
-    if (!s)
+    if (!s) {
+        if (opt.verify)
+            verify_ignored_word(v, p);
         return;
+    }
     long idx = span_slot_index(s, p);
     const tc_type *t = idx < 0 ? NULL : header_of(p);
     if (!t) {

@@ -30,7 +30,9 @@ static uint64_t valid_mask(const tc_span *s, unsigned w)
 static void free_slot(tc_span *s, size_t idx, int zero_payload)
 {
     uintptr_t slot = span_slot_addr(s, idx);
-    at_store((tc_aword *)slot, 0);
+    /* verify=1 keeps the freed object's type for diagnostics (heap.h). */
+    uintptr_t header = at_load((tc_aword *)slot);
+    at_store((tc_aword *)slot, opt.verify && header ? header | HEADER_FREED : 0);
     if (opt.poison || zero_payload)
         memset((void *)(slot + TC_HEADER_SIZE), opt.poison ? POISON_BYTE : 0,
                s->slot_size - TC_HEADER_SIZE);

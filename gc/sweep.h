@@ -4,7 +4,7 @@
  * Sweeping a small span turns its mark bits into its allocation bits (as
  * Go flips gcmarkBits into allocBits): a slot is in use after the sweep iff
  * it was marked.  Freed slots get their header cleared (a free slot has
- * header 0) and, under poison=1, their payload filled with 0xdb.  A span
+ * header 0; under verify=1 the freed type with HEADER_FREED) and, under poison=1, their payload filled with 0xdb.  A span
  * left empty goes back to the page heap unless its taker wants it.  A large
  * span is freed whole if unmarked.
  *

@@ -731,18 +731,71 @@ static void verify_freed_reference(void **state)
     char *err = tu_capture_stderr(do_write, &w);
     assert_non_null(err);
     assert_non_null(strstr(err, "verify:"));
-    assert_non_null(strstr(err, "freed"));
+    /* ...naming both types: the holder's and the freed object's... */
+    if (!strstr(err, "into a holder object: the value is a freed target_blob object"))
+        print_error("tc_write printed: \"%s\"\n", err);
+    assert_non_null(strstr(err, "into a holder object: the value is a freed target_blob object"));
     free(err);
     /* ...and so is meeting it while marking; it is not resurrected. */
     err = tu_capture_stderr(collect_fn, NULL);
     assert_non_null(err);
     assert_non_null(strstr(err, "verify:"));
     assert_non_null(strstr(err, "holder"));
-    assert_non_null(strstr(err, "freed"));
+    assert_non_null(strstr(err, "a freed target_blob object"));
     free(err);
     tc_read_stats(&st);
     assert_int_equal(st.objects_live, 3);
     assert_false(tc_is_heap_object(b[1]));
+}
+
+/* A freed object whose span went back to the page heap (a large one, or
+ * the last of its span): tc_is_heap_object says no, and verify says so
+ * too, at the store and when marking meets it. */
+static void verify_released_span_reference(void **state)
+{
+    (void)state;
+    void **holder = NULL;
+    TC_ROOTS(holder);
+    holder = tc_alloc(&holder_type, 2 * sizeof(void *));
+    char *big = tc_alloc(&blob_type, 100000);
+    assert_int_equal(tu_live_after_collect(), 1);
+    assert_false(tc_is_heap_object(big));
+    write_call w = {holder, &holder[0], big};
+    char *err = tu_capture_stderr(do_write, &w);
+    if (!strstr(err, "the value is in free heap memory"))
+        print_error("tc_write printed: \"%s\"\n", err);
+    assert_non_null(strstr(err, "verify: tc_write"));
+    assert_non_null(strstr(err, "the value is in free heap memory"));
+    free(err);
+    err = tu_capture_stderr(collect_fn, NULL);
+    assert_non_null(strstr(err, "verify: a holder object at"));
+    assert_non_null(strstr(err, "in free heap memory"));
+    free(err);
+}
+
+/* An interior pointer that is 8- but not 16-byte aligned is no tagged
+ * value: reported, naming both types; an odd word (a tagged integer)
+ * that happens to point into an object is not. */
+static void verify_unaligned_interior(void **state)
+{
+    (void)state;
+    void **holder = NULL;
+    char *blob = NULL;
+    TC_ROOTS(holder, blob);
+    holder = tc_alloc(&holder_type, 2 * sizeof(void *));
+    blob = tc_alloc(&blob_type, 64);
+    write_call w = {holder, &holder[0], blob + 8};
+    char *err = tu_capture_stderr(do_write, &w);
+    assert_non_null(strstr(err, "the value is 8 bytes into a target_blob object"));
+    free(err);
+    tc_write(holder, &holder[1], (void *)((uintptr_t)blob + 17)); /* odd: a value */
+    err = tu_capture_stderr(collect_fn, NULL);
+    if (count_lines(err) != 1 || !strstr(err, "verify: a holder object at") ||
+        !strstr(err, "8 bytes into a target_blob object"))
+        print_error("collect printed: \"%s\"\n", err);
+    assert_int_equal(count_lines(err), 1);
+    assert_non_null(strstr(err, "8 bytes into a target_blob object"));
+    free(err);
 }
 
 static void verify_write_outside_heap(void **state)
@@ -829,6 +882,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(verify_interior_reference, verify_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(verify_freed_reference, verify_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(verify_write_outside_heap, verify_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(verify_released_span_reference, verify_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(verify_unaligned_interior, verify_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

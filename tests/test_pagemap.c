@@ -94,6 +94,7 @@ static uintptr_t state_of(const tc_span *s)
 #define INTERIOR "(an interior pointer)"
 #define HEADER "in the header word of the"
 #define SPAN_HEAD "before the first object of its span"
+#define FREE_HEAP "in free heap memory, where no object lives"
 #define FREED "a freed object"
 
 /* --------------------------------------------------------------- tests */
@@ -282,7 +283,7 @@ static void large_object(void **state)
     /* The page after the large span is not in use (fresh heap: free). */
     uintptr_t after = s->base + npages * TC_PAGE_SIZE;
     assert_null(heap_span_of(after));
-    expect_bad_object((void *)(after + 16), NOT_HEAP);
+    expect_bad_object((void *)(after + 16), FREE_HEAP);
     /* The object is writable over its whole usable size. */
     memset(big, 0x5a, tc_size(big));
     assert_int_equal((unsigned char)big[tc_size(big) - 1], 0x5a);
@@ -313,8 +314,8 @@ static void arena_edges(void **state)
     assert_null(heap_span_of(last_page));
     assert_null(heap_span_of(end - 16));
     assert_null(heap_span_of(arena + TC_ARENA_SIZE / 2));
-    expect_bad_object((void *)(last_page + 16), NOT_HEAP);
-    expect_bad_object((void *)(arena + TC_ARENA_SIZE / 2 + 16), NOT_HEAP);
+    expect_bad_object((void *)(last_page + 16), FREE_HEAP);
+    expect_bad_object((void *)(arena + TC_ARENA_SIZE / 2 + 16), FREE_HEAP);
     /* The first page after the small span is free. */
     uintptr_t next = s->base + s->npages * TC_PAGE_SIZE;
     assert_null(heap_span_of(next));
@@ -353,7 +354,7 @@ static void freed_large_object(void **state)
     tc_collect();
     for (size_t i = 0; i < npages; i++)
         assert_null(heap_span_of(base + i * TC_PAGE_SIZE));
-    expect_bad_object(big, NOT_HEAP);
+    expect_bad_object(big, FREE_HEAP);
     expect_good_object(keep, 24, &tu_leaf_type);
 }
 
