@@ -24,12 +24,17 @@ void pacer_model_init(pacer_model *m, int gc_percent, int64_t memory_limit, doub
     pacer_model_update(m);
 }
 
+uint64_t pacer_model_min_goal(int pct)
+{
+    return TC_MIN_HEAP_GOAL * (uint64_t)(pct < 0 ? 0 : pct) / 100;
+}
+
 /* marked x (1 + pct/100) without overflow, at least the minimum goal. */
 static uint64_t percent_goal(uint64_t marked, int pct)
 {
-    uint64_t factor = 100 + (uint64_t)pct;
+    uint64_t factor = 100 + (uint64_t)pct, min = pacer_model_min_goal(pct);
     uint64_t g = marked > UINT64_MAX / factor ? UINT64_MAX : marked * factor / 100;
-    return g < TC_MIN_HEAP_GOAL ? TC_MIN_HEAP_GOAL : g;
+    return g < min ? min : g;
 }
 
 /* What the memory limit leaves for the heap: the limit less what the

@@ -15,7 +15,8 @@
  * but not in the goal's base, so the floating garbage of one cycle does
  * not inflate the next one's goal.
  *
- *   goal     = max(4 MiB, marked x (1 + GC percent / 100)), lowered to
+ *   goal     = max(4 MiB x GC percent / 100, marked x (1 + GC percent / 100)),
+ *              lowered to
  *              what the memory limit allows (limit - overhead, minus 3%
  *              headroom), but never below marked + 1 MiB
  *   trigger  = goal - runway, runway = consmark x (1 - u)/u x marked,
@@ -30,6 +31,8 @@
 
 #include <stdint.h>
 
+/* The smallest goal at GC percent 100; it scales with GC percent, as
+ * Go's heapMinimum does: 4 MiB x GC percent / 100. */
 #define TC_MIN_HEAP_GOAL ((uint64_t)4 << 20)
 /* Background marking's target share of all cores (Go: 25%). */
 #define PACER_BG_UTILIZATION 0.25
@@ -90,6 +93,8 @@ void pacer_model_init(pacer_model *m, int gc_percent, int64_t memory_limit,
 /* Goal and trigger from the settings and what was learned. */
 void pacer_model_update(pacer_model *m);
 uint64_t pacer_model_goal(const pacer_model *m);
+/* TC_MIN_HEAP_GOAL x gc_percent / 100 (0 when off or 0). */
+uint64_t pacer_model_min_goal(int gc_percent);
 /* A cycle ended: learn its allocation/scan ratio, adopt its marked heap. */
 void pacer_model_end_cycle(pacer_model *m, const pacer_cycle *c);
 /* The allocation/scan ratio a cycle shows (0 if it measured too little). */

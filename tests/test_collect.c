@@ -610,6 +610,12 @@ static void automatic_trigger(void **state)
 }
 
 /* Goal = marked x 2 once the live heap exceeds 2 MiB (gc percent 100). */
+static uint64_t read_goal(void)
+{
+    tc_read_stats(&st);
+    return st.heap_goal;
+}
+
 static void goal_follows_live_heap(void **state)
 {
     (void)state;
@@ -635,7 +641,12 @@ static void goal_follows_live_heap(void **state)
     arr = NULL;
     live_after_collect();
     assert_int_equal(st.objects_live, 0);
-    assert_int_equal(st.heap_goal, 4 * MiB);
+    /* The minimum goal scales with GC percent: 4 MiB x 50 / 100. */
+    assert_int_equal(st.heap_goal, 2 * MiB);
+    tc_set_gc_percent(0); /* no minimum: the goal is the live heap */
+    assert_int_equal(read_goal(), 0);
+    tc_set_gc_percent(100);
+    assert_int_equal(read_goal(), 4 * MiB);
 }
 
 /* ------------------------------------------------------------ stats */

@@ -420,7 +420,8 @@ static void steady_rates_converge(void **state)
             uint64_t want = prev->scan_work * (100 + (uint64_t)cases[k].pct) / 100;
             assert_int_equal(prev->scan_work, s.live);
             assert_true(prev->heap_marked > prev->scan_work);
-            assert_int_equal(cyc(&s, i)->goal, want < TC_MIN_HEAP_GOAL ? TC_MIN_HEAP_GOAL : want);
+            uint64_t min = pacer_model_min_goal(cases[k].pct);
+            assert_int_equal(cyc(&s, i)->goal, want < min ? min : want);
             assert_int_equal(cyc(&s, i)->expected, prev->scan_work);
             if (i >= 3)
                 assist += cyc(&s, i)->assist_ns;
@@ -758,21 +759,26 @@ static pacer_model model(int pct, int64_t limit, uint64_t marked, uint64_t overh
 static void goal_formula(void **state)
 {
     (void)state;
-    /* The percent goal, with its 4 MiB minimum. */
+    /* The percent goal, with its minimum: 4 MiB x GC percent / 100. */
     assert_int_equal(model(100, INT64_MAX, 0, 0).goal, 4 * MiB);
     assert_int_equal(model(100, INT64_MAX, 1 * MiB, 0).goal, 4 * MiB);
     assert_int_equal(model(100, INT64_MAX, 2 * MiB + 1, 0).goal, 4 * MiB + 2);
     assert_int_equal(model(100, INT64_MAX, 100 * MiB, 0).goal, 200 * MiB);
     assert_int_equal(model(50, INT64_MAX, 100 * MiB, 0).goal, 150 * MiB);
     assert_int_equal(model(0, INT64_MAX, 100 * MiB, 0).goal, 100 * MiB);
-    assert_int_equal(model(0, INT64_MAX, 1 * MiB, 0).goal, 4 * MiB);
-    assert_int_equal(model(33, INT64_MAX, 1000, 0).goal, 4 * MiB);
+    assert_int_equal(model(0, INT64_MAX, 1 * MiB, 0).goal, 1 * MiB); /* no minimum at 0 */
+    assert_int_equal(model(0, INT64_MAX, 0, 0).goal, 0);
+    assert_int_equal(model(33, INT64_MAX, 1000, 0).goal, 4 * MiB * 33 / 100);
+    assert_int_equal(model(400, INT64_MAX, 1000, 0).goal, 16 * MiB);
+    assert_int_equal(model(5, INT64_MAX, 100 * 1024, 0).goal, 4 * MiB * 5 / 100);
     assert_int_equal(model(33, INT64_MAX, 300 * MiB + 7, 0).goal, (300 * MiB + 7) * 133 / 100);
     /* No overflow: huge marked heaps and percents saturate. */
     assert_int_equal(model(100, INT64_MAX, UINT64_MAX / 2, 0).goal, UINT64_MAX);
     assert_int_equal(model(0x7fffffff, INT64_MAX, (uint64_t)64 << 30, 0).goal, UINT64_MAX);
-    assert_int_equal(model(0x7fffffff, INT64_MAX, 1 * MiB, 0).goal,
-                     MiB * (100 + (uint64_t)0x7fffffff) / 100);
+    assert_int_equal(model(0x7fffffff, INT64_MAX, 1 * MiB, 0).goal, /* the minimum, scaled */
+                     4 * MiB * (uint64_t)0x7fffffff / 100);
+    assert_int_equal(model(0x7fffffff, INT64_MAX, 8 * MiB, 0).goal,
+                     8 * MiB * (100 + (uint64_t)0x7fffffff) / 100);
     assert_int_equal(model(100, INT64_MAX, UINT64_MAX / 200, 0).goal, UINT64_MAX / 200 * 2);
     assert_int_equal(model(100, INT64_MAX, UINT64_MAX / 200 + 1, 0).goal, UINT64_MAX);
     /* Off: no goal. */
