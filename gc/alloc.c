@@ -282,6 +282,10 @@ static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
     }
     if (bad_request(type, size))
         return fail(t, TC_EINVAL);
+    if (opt.stress && ++t->stress_count >= (unsigned)opt.stress) {
+        t->stress_count = 0;
+        collector_request_if_idle(); /* TRICOLOR_DEBUG=stress=N */
+    }
     tc_safepoint();
     if (size > TC_MAX_SMALL_SLOT - TC_HEADER_SIZE)
         return alloc_large(t, type, size);
@@ -297,11 +301,12 @@ static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
     return init_object(t, s, (size_t)idx, type);
 }
 
-/* The fast path applies: attached and not in a blocking region, a valid
- * type, a small nonzero size, and no stop of the world pending. */
+/* The fast path applies: attached, not in a blocking region and not in the
+ * stress mode (t->alloc_fast), a valid type, a small nonzero size, and no
+ * stop of the world pending. */
 static inline int fast_path_ok(const tc_thread *t, const tc_type *type, size_t size)
 {
-    return t && at_load(&t->state) == TS_RUNNING && type &&
+    return t && t->alloc_fast && type &&
            size - 1 < TC_MAX_SMALL_SLOT - TC_HEADER_SIZE &&
            ((unsigned)type->layout <= TC_LAYOUT_SLOTS ||
             (type->layout == TC_LAYOUT_TRACE && type->trace)) &&

@@ -88,6 +88,12 @@ void collector_wait(uint64_t n)
 
 void collector_collect(int forced) { collector_wait(collector_request(forced)); }
 
+void collector_request_if_idle(void)
+{
+    if (at_load(&requested) <= at_load(&cycles_started))
+        collector_request(0);
+}
+
 void collector_maybe_trigger(void)
 {
     /* A cycle asked for and not yet past mark termination is due to

@@ -31,6 +31,9 @@ enum collector_phase { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
 /* Ask for a cycle if the pacer says the heap reached its trigger and none
  * is under way.  Never waits. */
 void collector_maybe_trigger(void);
+/* Ask for a cycle unless one is asked for and not started yet (the stress
+ * mode's steady supply of cycles).  Never waits. */
+void collector_request_if_idle(void);
 /* Ask for a full cycle that starts after this call; returns its number. */
 uint64_t collector_request(int forced);
 /* Wait until cycle n has been swept and reported (or the collector

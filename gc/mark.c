@@ -412,6 +412,13 @@ int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
     return 1;
 }
 
+/* The stress mode (TRICOLOR_DEBUG=stress=N) marks this many grey items,
+ * then rests: marking crawls, so that the program's stores land while it
+ * runs, where a missing write barrier loses objects (checkmark then says
+ * which). */
+#define STRESS_SLICE_ITEMS 4
+#define STRESS_REST_NS 20000
+
 /* A worker's drain: until no work is left, the gate closes or the
  * deadline passes (a fractional worker's slice). */
 static void drain_while_open(tc_visitor *v, uint64_t deadline_ns)
@@ -419,6 +426,8 @@ static void drain_while_open(tc_visitor *v, uint64_t deadline_ns)
     void *item;
     for (unsigned n = 1; (item = pop_grey(v)) != NULL; n++) {
         scan_item(v, item);
+        if (opt.stress && n % STRESS_SLICE_ITEMS == 0)
+            plat_sleep_ns(STRESS_REST_NS);
         if (n % CHECK_EVERY == 0) {
             flush_counts(v);
             if (!at_load(&gate_open_flag))

@@ -31,6 +31,7 @@
 #define collector_on_own_thread tci_collector_on_own_thread
 #define collector_phase tci_collector_phase
 #define collector_request tci_collector_request
+#define collector_request_if_idle tci_collector_request_if_idle
 #define collector_running tci_collector_running
 #define collector_test_hold_marking tci_collector_test_hold_marking
 #define collector_test_stw1_swept tci_collector_test_stw1_swept
@@ -100,6 +101,7 @@
 #define pacer_model_goal tci_pacer_model_goal
 #define pacer_model_hard_goal tci_pacer_model_hard_goal
 #define pacer_model_init tci_pacer_model_init
+#define pacer_model_min_goal tci_pacer_model_min_goal
 #define pacer_model_update tci_pacer_model_update
 #define pacer_note_allocated tci_pacer_note_allocated
 #define pacer_note_gc_cpu tci_pacer_note_gc_cpu

@@ -142,7 +142,17 @@ static void env_scavenge(int *field)
         warn_env("TRICOLOR_SCAVENGE", s, "expected off, dontneed or free", "dontneed");
 }
 
-/* TRICOLOR_DEBUG=name=value,...: each value 0 or 1. */
+/* stress=N: an integer from 0 to a billion. */
+static int parse_stress(const char *s, int *out)
+{
+    long long v;
+    if (parse_int_range(s, 0, 1000000000, &v))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* TRICOLOR_DEBUG=name=value,...: each value 0 or 1; stress=N. */
 static void env_debug(tc_options *o)
 {
     const char *s = getenv("TRICOLOR_DEBUG");
@@ -157,6 +167,12 @@ static void env_debug(tc_options *o)
     char *save = NULL;
     for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
+        if (eq && strncmp(item, "stress=", 7) == 0) {
+            if (parse_stress(eq + 1, &o->stress))
+                plat_diag("TRICOLOR_DEBUG: \"%s\" ignored: stress takes a count of "
+                          "allocations from 0 to 1000000000", item);
+            continue;
+        }
         int value = eq && (strcmp(eq + 1, "1") == 0 || strcmp(eq + 1, "0") == 0)
                         ? eq[1] - '0' : -1;
         if (eq)
@@ -170,7 +186,7 @@ static void env_debug(tc_options *o)
             if (eq)
                 *eq = '=';
             plat_diag("TRICOLOR_DEBUG: \"%s\" ignored: expected verify, checkmark, poison or "
-                      "stoptheworld, each =0 or =1", item);
+                      "stoptheworld, each =0 or =1, or stress=N", item);
             continue;
         }
         *field = value;
@@ -191,14 +207,27 @@ static int take_int(const char *name, int v, int lo, int hi, int *dst)
 }
 
 /* Earlier tc_config layouts: V1 ends before `scavenge`, V2 before
- * `idle_workers`. */
+ * `idle_workers`, V3 before `debug_stress`. */
 #define TC_CONFIG_MAGIC_V1 0x74726963u
 #define TC_CONFIG_MAGIC_V2 0x74726332u
+#define TC_CONFIG_MAGIC_V3 0x74726333u
+
+/* The layout's version: 1, 2, 3, ..., or 0 if magic is none of them. */
+static int config_version(unsigned magic)
+{
+    switch (magic) {
+    case TC_CONFIG_MAGIC_V1: return 1;
+    case TC_CONFIG_MAGIC_V2: return 2;
+    case TC_CONFIG_MAGIC_V3: return 3;
+    case TC_CONFIG_MAGIC: return 4;
+    default: return 0;
+    }
+}
 
 static int take_config(const tc_config *c, tc_options *o)
 {
-    if (c->magic != TC_CONFIG_MAGIC && c->magic != TC_CONFIG_MAGIC_V2 &&
-        c->magic != TC_CONFIG_MAGIC_V1) {
+    int version = config_version(c->magic);
+    if (!version) {
         plat_diag("tc_init: tc_config was not initialised with TC_CONFIG_INIT");
         return TC_EINVAL;
     }
@@ -210,10 +239,13 @@ static int take_config(const tc_config *c, tc_options *o)
     err |= take_int("debug_checkmark", c->debug_checkmark, 0, 1, &o->checkmark);
     err |= take_int("debug_poison", c->debug_poison, 0, 1, &o->poison);
     err |= take_int("debug_stoptheworld", c->debug_stoptheworld, 0, 1, &o->stoptheworld);
-    if (c->magic != TC_CONFIG_MAGIC_V1) /* the field exists */
+    /* Fields the program's layout has. */
+    if (version >= 2)
         err |= take_int("scavenge", c->scavenge, TC_SCAVENGE_OFF, TC_SCAVENGE_FREE, &o->scavenge);
-    if (c->magic == TC_CONFIG_MAGIC)
+    if (version >= 3)
         err |= take_int("idle_workers", c->idle_workers, 0, 1024, &o->idle_workers);
+    if (version >= 4)
+        err |= take_int("debug_stress", c->debug_stress, 0, 1000000000, &o->stress);
     if (c->memory_limit != TC_UNSET) {
         if (c->memory_limit <= 0) {
             plat_diag("tc_init: tc_config.memory_limit = %lld must be > 0 (INT64_MAX: no limit)",
@@ -248,6 +280,8 @@ int options_resolve(const tc_config *cfg)
         if (err)
             return err;
     }
+    if (o.stress)
+        o.checkmark = 1; /* what the stress mode is for */
     opt = o;
     return 0;
 }

@@ -21,6 +21,7 @@ typedef struct tc_options {
     int verify, checkmark, poison, stoptheworld;
     int scavenge;         /* TC_SCAVENGE_* */
     int idle_workers;     /* used only when mark_workers > 0 */
+    int stress;           /* 0, or a cycle every N allocations (debug) */
 } tc_options;
 
 extern tc_options opt;

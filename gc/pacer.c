@@ -6,6 +6,7 @@
 
 #include "atomics.h"
 #include "mark.h"
+#include "options.h"
 #include "platform.h"
 #include "scavenge.h"
 #include "threads.h"
@@ -392,7 +393,9 @@ static void assist_mark(tc_thread *t)
 
 void pacer_assist(tc_thread *t, uint64_t bytes)
 {
-    if (!at_load(&marking))
+    /* The stress mode wants marking slow, overlapping the program's
+     * stores: allocations do not mark. */
+    if (!at_load(&marking) || opt.stress)
         return;
     charge(t, bytes);
     if (t->assist_credit >= 0)

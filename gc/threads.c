@@ -62,6 +62,9 @@ void tc__safepoint_slow(void)
 static void set_frames_fast(tc_thread *t, int running)
 {
     t->stack->fast = running && !opt.verify;
+    /* Likewise tc_alloc's fast path: not in a blocking region (an error
+     * there), not in the stress mode (it counts every allocation). */
+    t->alloc_fast = running && !opt.stress;
 }
 
 /* RUNNING -> BLOCKING; wakes a stopper that may be waiting for t. */

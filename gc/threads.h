@@ -51,6 +51,10 @@ typedef struct tc_thread {
     tc_aword bytes_allocated;  /* owner writes, others read */
     tc_aword objects_allocated;
     int last_error;
+    int alloc_fast;            /* owner only: tc_alloc's fast path may serve
+                                  this thread (RUNNING, no stress mode) */
+    unsigned stress_count;     /* owner only: allocations since the last
+                                  cycle the stress mode asked for */
     int blocking_depth_error;  /* diagnosed once */
     root_fn_entry *scanners;   /* thread root scanners (roots_lock) */
     size_t nscanners, scanners_cap;

@@ -80,10 +80,11 @@ enum {
 };
 
 /* Identifies the layout of tc_config a program was compiled with.  The
- * library also accepts the two earlier layouts: 0x74726963 ("tric"), which
- * ends before `scavenge` (tricolor 0.1), and 0x74726332 ("trc2"), which
- * ends before `idle_workers`; fields a layout lacks are never read. */
-#define TC_CONFIG_MAGIC 0x74726333u /* "trc3" */
+ * library also accepts the earlier layouts: 0x74726963 ("tric"), which
+ * ends before `scavenge` (tricolor 0.1), 0x74726332 ("trc2"), which ends
+ * before `idle_workers`, and 0x74726333 ("trc3"), which ends before
+ * `debug_stress`; fields a layout lacks are never read. */
+#define TC_CONFIG_MAGIC 0x74726334u /* "trc4" */
 
 typedef struct tc_config {
     unsigned magic;       /* must be TC_CONFIG_MAGIC: use TC_CONFIG_INIT */
@@ -100,12 +101,18 @@ typedef struct tc_config {
     int idle_workers;     /* >= 0 idle-priority mark threads, which mark only
                              on cores nothing else wants; default
                              min(cores - 1, 4); none when mark_workers is 0 */
+    int debug_stress;     /* 0 or N: the stress mode that finds missing write
+                             barriers (TRICOLOR_DEBUG=stress=N): a cycle
+                             starts every N allocations of each thread,
+                             without waiting; marking crawls in tiny slices
+                             so the program's stores overlap it; checkmark
+                             runs at every mark termination.  Slow. */
 } tc_config;
 
 /* Every field unset.  Write:  tc_config c = TC_CONFIG_INIT; c.gc_percent = 50; */
 #define TC_CONFIG_INIT                                                        \
     { TC_CONFIG_MAGIC, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET,      \
-      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
+      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
 
 /* ---------------------------------------------------------------- lifecycle */
 

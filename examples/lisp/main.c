@@ -84,7 +84,6 @@ static void *interp_main(void *arg)
         return NULL;
     }
     vm_create(VM_C_STACK); /* before the first allocation: constructors push */
-    gc_stress_init();
     symbols_init();
     eval_init();
     prims_init();

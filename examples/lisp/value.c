@@ -35,26 +35,11 @@ const tc_type env_type = {.name = "env", .layout = TC_LAYOUT_TRACE, .trace = env
 const tc_type channel_type = {.name = "channel", .layout = TC_LAYOUT_SLOTS};
 const tc_type thread_type = {.name = "thread", .layout = TC_LAYOUT_LEAF};
 
-/* LISP_GC_STRESS=n: a full collection before every n-th allocation of each
- * thread.  Run with TRICOLOR_DEBUG=poison=1, it turns a value that some C
- * code forgot to root into garbage bytes at once, rather than once in a
- * blue moon. */
-static unsigned long gc_stress;
-static _Thread_local unsigned long allocations;
-
-void gc_stress_init(void)
-{
-    const char *s = getenv("LISP_GC_STRESS");
-    gc_stress = s ? strtoul(s, NULL, 10) : 0;
-}
-
 /* Allocate and stamp the header.  The object is zeroed and nothing else
  * can see it yet, so the header (an odd word, never a reference) is a
  * plain store; every later store into it goes through the barrier. */
 static void *alloc_object(const tc_type *type, size_t size, enum kind k)
 {
-    if (gc_stress && ++allocations % gc_stress == 0)
-        tc_collect();
     object *o = tc_alloc(type, size);
     o->header = HEADER(k);
     return o;

@@ -197,8 +197,6 @@ value make_thread(struct spawn_rec *rec);
 /* Build a list of the n values at the top of the value stack, pop them. */
 value list_from_stack(size_t n);
 
-/* Read LISP_GC_STRESS=n: collect before every n-th allocation (value.c). */
-void gc_stress_init(void);
 
 /* ------------------------------------------------ symbols and globals */
 

@@ -24,13 +24,11 @@
  * (vm_destroy, tc_shutdown) and started afresh, because symbols are never
  * freed and random input interns many.
  *
- * Collector settings: TRICOLOR_DEBUG=checkmark=1,poison=1 unless the
- * environment sets TRICOLOR_DEBUG, and a full collection every n-th
- * allocation (value.c's LISP_GC_STRESS), n = 128 + 2 * input size, about
- * one collection every few inputs at varying points (a collection costs
- * milliseconds, reading a small input well under one), or a fixed n if
- * LISP_GC_STRESS is set: a value the reader forgets to root is then
- * poisoned (0xdb) and fails the checks above.
+ * Collector settings: TRICOLOR_DEBUG=checkmark=1,poison=1,stress=256
+ * unless the environment sets TRICOLOR_DEBUG: a cycle starts every 256
+ * allocations, its root snapshot taken at whatever allocation comes next
+ * and its marking slow, so a value the reader forgets to root is freed
+ * while still in use, poisoned (0xdb), and fails the checks above.
  *
  * At start-up, before any input, a self-test reads a million nested '(',
  * quotes and "#(" (the reader once overflowed the C stack on those: it
@@ -149,7 +147,6 @@ static void interp_start(void)
     if (err != TC_OK)
         fail("tc_init: %s", tc_strerror(err));
     vm_create(VM_C_STACK); /* before the first allocation: constructors push */
-    gc_stress_init();
     symbols_init();
     eval_init();
     prims_init();
@@ -297,20 +294,6 @@ static void self_test(void)
           limit + 1, o.errors, o.forms);
 }
 
-/* LISP_GC_STRESS for an input of this size (see the header).
- * Called only while the fuzzer's thread waits (setenv is not thread-safe). */
-static int fixed_stress;
-
-static void set_stress(size_t size)
-{
-    if (fixed_stress)
-        return;
-    char n[32];
-    snprintf(n, sizeof n, "%zu", 128 + 2 * size);
-    setenv("LISP_GC_STRESS", n, 1);
-    gc_stress_init();
-}
-
 /* ------------------------------------------- the interpreter's thread */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -342,7 +325,6 @@ static void *interp_main(void *arg)
             interp_stop();
             interp_start();
         }
-        set_stress(job_size);
         outcome o;
         run_input(job_data, job_size, &o);
 
@@ -362,9 +344,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    setenv("TRICOLOR_DEBUG", "checkmark=1,poison=1", 0);
-    fixed_stress = getenv("LISP_GC_STRESS") != NULL;
-    set_stress(1000);
+    setenv("TRICOLOR_DEBUG", "checkmark=1,poison=1,stress=256", 0);
     pthread_t tid;
     if (vm_start_thread(&tid, interp_main, NULL) != 0)
         fail("cannot start the interpreter thread");
