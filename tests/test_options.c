@@ -309,6 +309,49 @@ static void env_debug(void **state)
     assert_non_null(strstr(out, "stoptheworld=yes"));
     free(out);
     assert_int_equal(opt.stoptheworld, 0);
+    tc_shutdown();
+
+    /* stress=N takes a count, and turns checkmark on. */
+    setenv("TRICOLOR_DEBUG", "stress=25", 1);
+    init_quietly(NULL);
+    assert_int_equal(opt.stress, 25);
+    assert_int_equal(opt.checkmark, 1);
+    tc_shutdown();
+    setenv("TRICOLOR_DEBUG", "stress=-3,stress=many,stress=2000000000", 1);
+    out = init_captured(NULL, &r);
+    assert_int_equal(r, TC_OK);
+    if (count_lines(out) != 3 || !strstr(out, "stress=many") || !strstr(out, "count of allocations"))
+        fail_msg("expected three stress warnings, got \"%s\"", out);
+    free(out);
+    assert_int_equal(opt.stress, 0);
+    assert_int_equal(opt.checkmark, 0);
+}
+
+/* tc_config.debug_stress: in range, wins over the environment; the trc3
+ * layout ends before it and is never read from it. */
+#define TC_CONFIG_MAGIC_V3 0x74726333u
+
+static void config_debug_stress(void **state)
+{
+    (void)state;
+    setenv("TRICOLOR_DEBUG", "stress=7", 1);
+    tc_config c = TC_CONFIG_INIT;
+    c.debug_stress = 100;
+    init_quietly(&c);
+    assert_int_equal(opt.stress, 100);
+    tc_shutdown();
+    c.debug_stress = -1;
+    int r;
+    char *out = init_captured(&c, &r);
+    assert_int_equal(r, TC_EINVAL);
+    assert_non_null(strstr(out, "debug_stress"));
+    free(out);
+    c.debug_stress = 55;
+    c.magic = TC_CONFIG_MAGIC_V3;
+    init_quietly(&c);
+    assert_int_equal(opt.stress, 7); /* the environment's */
+    tc_shutdown();
+    unsetenv("TRICOLOR_DEBUG");
 }
 
 /* ------------------------------------------------------------ tc_config */
@@ -868,6 +911,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(env_gc_percent, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(env_gc_percent_bad, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(env_memory_limit, setup_env, teardown_env),
+        cmocka_unit_test_setup_teardown(config_debug_stress, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(env_trace_and_workers, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(env_debug, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(config_wins_over_environment, setup_env, teardown_env),
