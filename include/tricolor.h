@@ -292,7 +292,7 @@ static inline void tc_write(void *obj, void **slot, void *val)
  * their objects' fields plainly. */
 static inline void *tc_read(void *const *slot)
 {
-    return TC__LOAD_RELAXED((void **)slot);
+    return TC__LOAD_RELAXED(slot);
 }
 
 /* (obj)->field read with tc_read. */

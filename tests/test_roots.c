@@ -417,8 +417,8 @@ static void deep_then_jump(int n)
 static __attribute__((noinline)) void scribble(void)
 {
     volatile unsigned char junk[16384];
-    memset((void *)junk, 0xdb, sizeof junk);
-    __asm__ volatile("" ::: "memory");
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = 0xdb;
 }
 
 static void longjmp_with_restore(void **state)
@@ -468,6 +468,47 @@ static void longjmp_without_restore(void **state)
     TC_ROOTS(x);
     x = tu_make_list(4);
     assert_int_equal(tu_live_after_collect(), 4);
+}
+
+/* -------------------------------------------- typed forms, no casts */
+
+static tu_pair *g_typed;           /* a typed global: TC_ROOT_ADD, no cast */
+static tu_pair *g_typed_array[3];  /* TC_ROOT_ADD_ARRAY */
+
+static void typed_scanner(tc_visitor *v, void *ctx)
+{
+    tu_pair **pairs = ctx;
+    TC_VISIT_SLOTS(v, pairs, 2); /* tu_pair *[]: no cast either */
+}
+
+static void typed_root_forms(void **state)
+{
+    (void)state;
+    static tu_pair *scanned[2];
+    assert_int_equal(TC_ROOT_ADD(g_typed), TC_OK);
+    assert_int_equal(TC_ROOT_ADD(g_typed), TC_EEXIST);
+    assert_int_equal(TC_ROOT_ADD_ARRAY(g_typed_array), TC_OK);
+    assert_int_equal(tc_root_scanner_add(typed_scanner, scanned), TC_OK);
+    g_typed = tu_make_list(2);
+    for (int i = 0; i < 3; i++)
+        g_typed_array[i] = tu_make_list(3);
+    scanned[0] = tu_make_list(4);
+    scanned[1] = tu_make_list(5);
+    /* A volatile local (kept across setjmp, say): TC_ROOTS takes it
+     * without a qualifier-dropping warning (this file builds with
+     * -Wcast-qual). */
+    tu_pair *volatile vol = NULL;
+    TC_ROOTS(vol);
+    vol = tu_make_list(6);
+    assert_int_equal(tu_live_after_collect(), 2 + 9 + 4 + 5 + 6);
+    tu_check_list(g_typed, 2);
+    tu_check_list(g_typed_array[2], 3);
+    tu_check_list(scanned[1], 5);
+    tu_check_list(vol, 6);
+    assert_int_equal(TC_ROOT_REMOVE(g_typed), TC_OK);
+    assert_int_equal(tc_root_remove((void **)g_typed_array), TC_OK);
+    assert_int_equal(tc_root_scanner_remove(typed_scanner, scanned), TC_OK);
+    assert_int_equal(tu_live_after_collect(), 6);
 }
 
 static void *g_mixed[1];
@@ -721,6 +762,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(frames_nested_functions, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(frames_pop, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(longjmp_with_restore, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(typed_root_forms, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(longjmp_without_restore, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(all_kinds_together, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(root_errors, tu_setup, tu_teardown),
