@@ -67,7 +67,7 @@ static _Noreturn void child_after_fork(tu_pair *parents_list, uintptr_t n, int s
                  (unsigned long long)st.objects_live, (unsigned long long)(20000 + n));
     }
     tc_shutdown();
-    tu_child_exit();
+    tu_fork_child_exit();
 }
 
 /* Wait for a fork's child; it must exit 0 within CHILD_LIMIT_NS. */

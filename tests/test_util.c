@@ -123,7 +123,7 @@ void tu_check_failed(const char *file, int line, const char *cond, const char *f
     pthread_mutex_unlock(&check_lock);
 }
 
-void tu_child_exit(void)
+static int report_checks(void)
 {
     pthread_mutex_lock(&check_lock);
     int f = checks_failed;
@@ -132,8 +132,18 @@ void tu_child_exit(void)
     pthread_mutex_unlock(&check_lock);
     fflush(stdout);
     fflush(stderr);
+    return f;
+}
+
+void tu_child_exit(void)
+{
     /* exit, not _exit: a sanitizer's report sets the exit status at exit. */
-    exit(f ? 1 : 0);
+    exit(report_checks() ? 1 : 0);
+}
+
+void tu_fork_child_exit(void)
+{
+    _exit(report_checks() ? 1 : 0);
 }
 
 uint64_t tu_now_ns(void)

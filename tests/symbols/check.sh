@@ -16,9 +16,11 @@ status=0
 # its "(" (a function) or ";" (a variable).
 grep '^TC_API ' "$header" |
     sed -E 's/\(.*//; s/;.*//; s/.*[ *]//' | sort -u > "$tmp/declared"
+# Sanitizer builds add their own symbols (__odr_asan.NAME and the like).
+sanitizer='^(__odr_asan|__asan|__tsan|__ubsan|__sancov|__msan)'
 nm -D --defined-only "$shared" | awk '$2 ~ /[TDBRVW]/ { print $3 }' |
     sed 's/@.*//' | grep -v -E '^(_init|_fini|_edata|_end|__bss_start)$' |
-    sort -u > "$tmp/exported"
+    grep -v -E "$sanitizer" | sort -u > "$tmp/exported"
 if ! diff -u "$tmp/declared" "$tmp/exported" > "$tmp/diff"; then
     echo "symbols: $shared exports other names than tricolor.h declares (- declared, + exported):"
     grep -E '^[-+][^-+]' "$tmp/diff"
@@ -29,7 +31,7 @@ fi
 
 for lib in "$@"; do
     nm -g --defined-only "$lib" | awk '$2 ~ /[TDBRCVW]/ { print $3 }' |
-        grep -v -E '^(tc_|tci_)' > "$tmp/bad" || true
+        grep -v -E "$sanitizer" | grep -v -E '^(tc_|tci_)' > "$tmp/bad" || true
     if [[ -s $tmp/bad ]]; then
         echo "symbols: $lib defines names without the tc_ or tci_ prefix" \
              "(run scripts/gen-namespace.sh):"
