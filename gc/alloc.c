@@ -13,6 +13,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "sweep.h"
+#include "weak.h"
 
 /* The OOM handler (oom_lock).  A handler may run on several threads at
  * once; oom_running counts the calls under way so that replacing the
@@ -111,6 +112,14 @@ static void span_init_alloc(tc_span *s)
     s->cache_word = 0;
     s->alloc_cache = ~s->allocbits[0];
     s->alloc_count = 0;
+    s->has_weak = 0;
+    /* Born swept, for weak references' liveness test (weak.h). */
+    at_store(&s->sweep_epoch, weak_epoch());
+}
+
+static int is_weak_layout(int layout)
+{
+    return layout == TC_LAYOUT_WEAK || layout == TC_LAYOUT_EPHEMERON;
 }
 
 static tc_span *new_small_span(unsigned c)
@@ -238,6 +247,7 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     s->slot_size = npages * TC_PAGE_SIZE - TC_SPAN_SLOT0;
     span_init_alloc(s);
     s->alloc_count = 1;
+    s->has_weak = (uint8_t)is_weak_layout(type->layout);
     void *payload = init_object(t, s, 0, type);
     heap_publish_span(s, SPAN_LARGE);
     pacer_note_allocated(npages * TC_PAGE_SIZE);
@@ -255,12 +265,24 @@ static int bad_request(const tc_type *type, size_t size)
         plat_diag("tc_alloc: type is NULL (size %zu)", size);
         return 1;
     }
-    if (type->layout < TC_LAYOUT_LEAF || type->layout > TC_LAYOUT_TRACE ||
+    if (type->layout < TC_LAYOUT_LEAF || type->layout > TC_LAYOUT_EPHEMERON ||
         (type->layout == TC_LAYOUT_TRACE && !type->trace)) {
         plat_diag("tc_alloc: type \"%s\" has layout %d%s", type->name ? type->name : "?",
                   type->layout,
-                  type->layout == TC_LAYOUT_TRACE ? " without a trace function"
-                                                  : ", not LEAF, SLOTS or TRACE");
+                  type->layout == TC_LAYOUT_TRACE
+                      ? " without a trace function"
+                      : ", not LEAF, SLOTS, TRACE, WEAK or EPHEMERON");
+        return 1;
+    }
+    if ((uintptr_t)type & HEADER_FLAGS) {
+        /* The header keeps flags in the low bits of the type's address. */
+        plat_diag("tc_alloc: type \"%s\" at %p is not 8-byte aligned",
+                  type->name ? type->name : "?", (const void *)type);
+        return 1;
+    }
+    if (type->layout == TC_LAYOUT_EPHEMERON && size < 2 * sizeof(void *)) {
+        plat_diag("tc_alloc: size %zu for ephemeron type \"%s\" (at least a key and a value: "
+                  "%zu bytes)", size, type->name ? type->name : "?", 2 * sizeof(void *));
         return 1;
     }
     if (size == 0) {
@@ -298,15 +320,17 @@ static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
             return out_of_memory(t, size);
         idx = span_take_slot(s);
     }
+    if (is_weak_layout(type->layout))
+        s->has_weak = 1; /* its sweep clears dead weak slots (weak.h) */
     return init_object(t, s, (size_t)idx, type);
 }
 
 /* The fast path applies: attached, not in a blocking region and not in the
- * stress mode (t->alloc_fast), a valid type, a small nonzero size, and no
- * stop of the world pending. */
+ * stress mode (t->alloc_fast), a valid, aligned type of a layout without
+ * weak slots, a small nonzero size, and no stop of the world pending. */
 static inline int fast_path_ok(const tc_thread *t, const tc_type *type, size_t size)
 {
-    return t && t->alloc_fast && type &&
+    return t && t->alloc_fast && type && !((uintptr_t)type & HEADER_FLAGS) &&
            size - 1 < TC_MAX_SMALL_SLOT - TC_HEADER_SIZE &&
            ((unsigned)type->layout <= TC_LAYOUT_SLOTS ||
             (type->layout == TC_LAYOUT_TRACE && type->trace)) &&

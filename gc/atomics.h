@@ -53,6 +53,10 @@ static inline int at_set_bits(volatile tc_aword *p, uintptr_t mask)
     return 0;
 }
 
+/* A full memory fence: stores before it are visible before loads after
+ * it (the Dekker pattern of the ephemeron table, weak.h). */
+static inline void at_fence(void) { AO_nop_full(); }
+
 /* Atomic OR without a result: black allocation sets a mark bit that
  * markers may be setting in the same word. */
 static inline void at_or(volatile tc_aword *p, uintptr_t mask) { AO_or(p, mask); }

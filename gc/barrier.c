@@ -119,6 +119,12 @@ static tc_thread *verify_caller(const char *what)
     return t;
 }
 
+void barrier_shade(void *v)
+{
+    if (at_load(&marking))
+        shade(thread_self(), v);
+}
+
 void tc__write_slow(void *obj, void **slot, void *val)
 {
     tc_thread *t = opt.verify ? verify_caller("tc_write") : thread_self();

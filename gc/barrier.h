@@ -30,6 +30,9 @@ void barrier_set_marking(int on);
 void barrier_flush(tc_thread *t);
 /* Flush every thread's buffer (world stopped). */
 void barrier_flush_all(void);
+/* While marking: shade v as if a store had overwritten it (the weak read
+ * barrier).  Any thread. */
+void barrier_shade(void *v);
 /* CPU mutators spent flushing their own full buffers since the last call. */
 uint64_t barrier_take_flush_cpu(void);
 #ifdef TC_TESTING

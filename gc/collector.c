@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "barrier.h"
 #include "central.h"
+#include "final.h"
 #include "heap.h"
 #include "mark.h"
 #include "options.h"
@@ -19,6 +20,7 @@
 #include "stats.h"
 #include "sweep.h"
 #include "threads.h"
+#include "weak.h"
 
 /* Mark termination drains what the barrier buffers held for at most this
  * long inside the pause; if grey work is left, marking resumes.  After
@@ -56,8 +58,9 @@ int collector_running(void) { return at_load(&running) != 0; }
 int collector_phase(void) { return (int)at_load(&phase); }
 
 #ifdef TC_TESTING
-static tc_aword hold_marking, stw1_swept;
+static tc_aword hold_marking, hold_sweep, stw1_swept;
 void collector_test_hold_marking(int hold) { at_store(&hold_marking, (uintptr_t)hold); }
+void collector_test_hold_sweep(int hold) { at_store(&hold_sweep, (uintptr_t)hold); }
 uint64_t collector_test_stw1_swept(void) { return at_load(&stw1_swept); }
 #endif
 
@@ -173,6 +176,7 @@ static void mark_start(cycle *c)
     at_store(&idle_cpu_ns, 0);
     pacer_start_cycle(); /* before the snapshot: its marking is scan work */
     barrier_set_marking(1);
+    weak_start_marking();
     mark_set_black_allocation(1);
     mark_visitor_init(&c->v, VISIT_MARK);
     roots_scan(&c->v);
@@ -197,12 +201,20 @@ static void end_pacing(cycle *c)
     pacer_end_cycle(&pc);
 }
 
+/* Checkmark's roots: the snapshot's, and what finalization keeps. */
+static void checkmark_roots(tc_visitor *v)
+{
+    roots_scan(v);
+    final_scan(v);
+}
+
 /* Pause 2, world stopped, nothing grey left: end the mark. */
 static void mark_done(cycle *c)
 {
     if (opt.checkmark)
-        mark_checkmark(roots_scan);
+        mark_checkmark(checkmark_roots);
     barrier_set_marking(0);
+    weak_end_marking();
     mark_set_black_allocation(0);
     /* Every span goes back to a central list to be handed to the sweeper. */
     threads_for_each(flush_cache, NULL);
@@ -265,6 +277,7 @@ static void mark_stopped(cycle *c)
     pause_begin(&p);
     mark_start(c);
     uint64_t t0 = plat_now_ns();
+    final_scan(&c->v);
     barrier_flush_all();
     mark_drain(&c->v);
     mark_finish_overflow(&c->v);
@@ -287,6 +300,10 @@ static void mark_concurrently(cycle *c)
     c->info.tts1_ns = p.tts_ns;
     c->mark_begin_ns = plat_now_ns();
     at_store(&phase, PHASE_MARK);
+    /* What finalization keeps (final.h): concurrently, before the workers
+     * start. */
+    final_scan(&c->v);
+    mark_visitor_done(&c->v);
     for (int attempt = 1;; attempt++) {
         concurrent_mark();
         if (try_mark_termination(c, attempt))
@@ -298,10 +315,17 @@ static void mark_concurrently(cycle *c)
 static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
 {
     at_store(&phase, PHASE_SWEEP);
+#ifdef TC_TESTING
+    while (at_load(&hold_sweep))
+        plat_sleep_ns(100000);
+#endif
     uint64_t cpu0 = plat_thread_cpu_ns();
-    while (sweep_one()) {
-    }
+    sweep_finish(); /* and the allocators' sweeps under way */
+    weak_sweeping_done();
+    weak_forget_pending();
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
+    weak_take_cycle_counts(&c->info.weak_cleared, &c->info.ephemerons);
+    final_take_cycle_counts(&c->info.finalizers_queued, &c->info.finalizers_run);
     uint64_t now = plat_now_ns();
     stats_add_cpu_sweep(cpu);
     pacer_note_gc_cpu(cpu);
@@ -497,6 +521,8 @@ static void teardown(void)
     stats_reset();
     alloc_reset();
     scavenge_reset_counters();
+    weak_reset();
+    final_reset();
     at_store(&cycles_started, 0);
     at_store(&cycles_marked, 0);
     at_store(&requested, 0);
@@ -528,6 +554,8 @@ static int start_collector(const tc_config *cfg)
         err = threads_attach();
         if (err == TC_EEXIST)
             err = 0;
+        if (!err && (err = final_start(opt.finalizers)) != 0)
+            threads_detach();
         if (err) {
             at_store(&running, 0);
             stop_threads();
@@ -560,6 +588,7 @@ void tc_shutdown(void)
 {
     pthread_mutex_lock(&init_lock);
     if (collector_running()) {
+        final_stop(); /* queued finalizers run here, the collector still up */
         at_store(&running, 0);
         pthread_mutex_lock(&cyc_lock);
         shutting_down = 1; /* tc_collect callers stop waiting */
@@ -598,8 +627,10 @@ static void fork_locks(int stage)
     plat_fork_cond(&request_cond, stage);
     plat_fork_cond(&done_cond, stage);
     roots_fork(stage);
+    final_fork(stage);
     heap_fork(stage);
     mark_fork(stage);
+    weak_fork(stage);
     pacer_fork(stage);
     stats_fork(stage);
     alloc_fork(stage);
@@ -616,6 +647,7 @@ static void fork_prepare(void)
                   "function) is not supported: the child must not use the collector");
     if (!fork_handled)
         return;
+    final_stop_thread(); /* an attached thread: before the world stops */
     stop_threads();
     world_stop();
     fork_locks(PLAT_FORK_PREPARE);
@@ -623,7 +655,7 @@ static void fork_prepare(void)
 
 static void restart_after_fork(void)
 {
-    if (start_threads() != 0)
+    if (start_threads() != 0 || final_start_thread() != 0)
         plat_fatal("fork: the collector's threads could not be started again");
 }
 

@@ -53,6 +53,10 @@ int collector_phase(void);
  * sweep (0 when the background sweeper kept up). */
 void collector_test_hold_marking(int hold);
 uint64_t collector_test_stw1_swept(void);
+/* While held, a cycle stops after pause 2, before the collector sweeps
+ * (allocators may still sweep lazily): weak references' window between
+ * mark termination and sweeping. */
+void collector_test_hold_sweep(int hold);
 #endif
 
 #endif

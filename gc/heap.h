@@ -63,7 +63,8 @@ typedef struct tc_span {
     uint32_t divmul;
     uint8_t sizeclass;           /* 0 = large */
     uint8_t needzero;            /* memory may hold old bytes */
-    uint8_t on_list;             /* debugging: which list, see alloc.c */
+    uint8_t has_weak;            /* holds (or held) a WEAK or EPHEMERON object:
+                                    its sweep clears their dead slots */
     /* Allocation state, owned by the span's current owner. */
     uint32_t cache_word;         /* word of allocbits being allocated from */
     uint32_t alloc_count;        /* slots in use */
@@ -71,7 +72,10 @@ typedef struct tc_span {
     uint64_t allocbits[TC_BITWORDS]; /* 1 = in use at the last sweep */
     tc_aword markbits[TC_BITWORDS];  /* set by markers */
     tc_aword checkbits[TC_BITWORDS]; /* checkmark verifier's own bits */
-    uint64_t swept_cycle;        /* the cycle whose marks it last applied */
+    /* The weak epoch (weak.h) whose marks this span's sweep has begun to
+     * apply: published by the sweeper before it clears mark bits, read by
+     * weak references' liveness test. */
+    tc_aword sweep_epoch;
 } tc_span;
 
 typedef struct tc_arena {
@@ -198,25 +202,47 @@ static inline int heap_contains(uintptr_t p)
            at_load_ptr_acquire(&heap_arena_map[p >> TC_ARENA_SHIFT]) != NULL;
 }
 
-/* A slot's header word is its object's type, or 0 when the slot is free.
- * Under verify=1 the sweeper leaves the type of the object it freed with
- * HEADER_FREED set (bit 0: types are pointers, so it is free), so that a
- * diagnostic can name what a dangling reference pointed to.  Readers
- * that want the live type use header_type. */
-#define HEADER_FREED ((uintptr_t)1)
+/* A slot's header word: its object's type, with flags in the three low
+ * bits (types are 8-byte aligned; tc_alloc checks), or 0 when the slot is
+ * free.
+ *   HEADER_DEAD     not a live object: with HEADER_WEAKREF a zombie
+ *                   (weakly referenced and found unreachable, kept until
+ *                   the next sweep so that no weak slot can ever point to
+ *                   reused memory: weak.h); without it, a slot freed
+ *                   under verify=1, which keeps the type for diagnostics
+ *   HEADER_WEAKREF  a weak slot or an ephemeron key has held the object
+ *   HEADER_SPECIAL  the object has a finalizer or cleanups (final.h)
+ * Flags are set with an atomic OR; readers that want the live type use
+ * header_type. */
+#define HEADER_DEAD ((uintptr_t)1)
+#define HEADER_WEAKREF ((uintptr_t)2)
+#define HEADER_SPECIAL ((uintptr_t)4)
+#define HEADER_FLAGS ((uintptr_t)7)
 
-/* The live object's type at payload address p, or NULL (a free slot). */
-static inline const struct tc_type *header_type(uintptr_t p)
+static inline uintptr_t header_word(uintptr_t p)
 {
-    uintptr_t h = at_load((const tc_aword *)(p - TC_HEADER_SIZE));
-    return (h & HEADER_FREED) ? NULL : (const struct tc_type *)h;
+    return at_load((const tc_aword *)(p - TC_HEADER_SIZE));
 }
 
-/* The type of the object freed at p, when verify=1 kept it; NULL if not. */
+static inline int header_is_zombie(uintptr_t h)
+{
+    return (h & (HEADER_DEAD | HEADER_WEAKREF)) == (HEADER_DEAD | HEADER_WEAKREF);
+}
+
+/* The live object's type at payload address p, or NULL (a free slot, a
+ * zombie). */
+static inline const struct tc_type *header_type(uintptr_t p)
+{
+    uintptr_t h = header_word(p);
+    return (h & HEADER_DEAD) ? NULL : (const struct tc_type *)(h & ~HEADER_FLAGS);
+}
+
+/* The type of the object freed at p, when verify=1 kept it, or of the
+ * zombie there; NULL otherwise. */
 static inline const struct tc_type *header_freed_type(uintptr_t p)
 {
-    uintptr_t h = at_load((const tc_aword *)(p - TC_HEADER_SIZE));
-    return (h & HEADER_FREED) ? (const struct tc_type *)(h & ~HEADER_FREED) : NULL;
+    uintptr_t h = header_word(p);
+    return (h & HEADER_DEAD) ? (const struct tc_type *)(h & ~HEADER_FLAGS) : NULL;
 }
 
 /* Slot index of payload address p in s, or -1 if p is not the start of a

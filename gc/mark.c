@@ -9,6 +9,7 @@
 #include "options.h"
 #include "pacer.h"
 #include "platform.h"
+#include "weak.h"
 
 /* The global grey list and the gate; see mark.h.  grey_lock guards all
  * of these; gate_open_flag and nfull mirror gate_open and the list's
@@ -245,6 +246,20 @@ static void verify_ignored_word(const tc_visitor *v, uintptr_t p)
         report_bad_reference(v, p);
 }
 
+#define ITEM_OBLET ((uintptr_t)1)
+#define ITEM_EPH_VALUE ((uintptr_t)4)
+
+/* A marker marked key (HEADER_WEAKREF): the ephemerons pending on it get
+ * their values visited, as grey items (weak.h). */
+static void push_pending_values(tc_visitor *v, uintptr_t key)
+{
+    uintptr_t eph[64];
+    size_t n;
+    while ((n = weak_take_pending(key, eph, 64)) > 0)
+        for (size_t i = 0; i < n; i++)
+            push_grey(v, (void *)(eph[i] | ITEM_EPH_VALUE));
+}
+
 static inline void visit_word(tc_visitor *v, uintptr_t p)
 {
     v->visits++;
@@ -262,7 +277,8 @@ static inline void visit_word(tc_visitor *v, uintptr_t p)
         return;
     }
     long idx = span_slot_index(s, p);
-    const tc_type *t = idx < 0 ? NULL : header_of(p);
+    uintptr_t h = idx < 0 ? HEADER_DEAD : header_word(p);
+    const tc_type *t = (h & HEADER_DEAD) ? NULL : (const tc_type *)(h & ~HEADER_FLAGS);
     if (!t) {
         if (opt.verify)
             report_bad_reference(v, p);
@@ -275,10 +291,12 @@ static inline void visit_word(tc_visitor *v, uintptr_t p)
     if (v->mode == VISIT_MARK) {
         v->bytes += span_object_bytes(s);
         v->objects++;
+        if (__builtin_expect((h & HEADER_WEAKREF) != 0, 0) && weak_any_pending())
+            push_pending_values(v, p);
     } else if (!(at_load(&s->markbits[idx / 64]) & bit)) {
         checkmark_failed(v, p, t);
     }
-    if (t->layout != TC_LAYOUT_LEAF)
+    if (t->layout != TC_LAYOUT_LEAF && t->layout != TC_LAYOUT_WEAK)
         push_grey(v, (void *)p);
 }
 
@@ -286,6 +304,8 @@ void tc_visit(tc_visitor *v, void *ref)
 {
     if (v->current == NULL)
         v->roots++;
+    if (ref == v->skip && ref)
+        return;
     visit_word(v, (uintptr_t)ref);
 }
 
@@ -293,8 +313,11 @@ void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n)
 {
     if (v->current == NULL)
         v->roots += n;
-    for (size_t i = 0; i < n; i++)
-        visit_word(v, at_load((const tc_aword *)&slots[i]));
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t p = at_load((const tc_aword *)&slots[i]);
+        if (!p || p != (uintptr_t)v->skip)
+            visit_word(v, p);
+    }
 }
 
 static void scan_words(tc_visitor *v, uintptr_t from, uintptr_t to)
@@ -322,29 +345,141 @@ static void scan_oblet(tc_visitor *v, uintptr_t p)
     v->current = NULL;
 }
 
+/* Is an ephemeron's key (a word) reachable for this visitor's kind of
+ * marking?  A word that is no heap object never dies: the value is
+ * strong then. */
+static int key_reached(const tc_visitor *v, uintptr_t key)
+{
+    if (!key || (key & 15))
+        return 1;
+    tc_span *s = heap_span_of(key);
+    long idx = s ? span_slot_index(s, key) : -1;
+    if (idx < 0)
+        return 1;
+    const tc_aword *bits = v->mode == VISIT_MARK ? s->markbits : s->checkbits;
+    return (int)(at_load(&bits[idx / 64]) >> (idx & 63) & 1);
+}
+
+/* Checkmark's ephemerons whose key it has not reached yet: it resolves
+ * them by iteration (world stopped), not through the pending table. */
+static uintptr_t *check_pending;
+static size_t ncheck_pending, check_pending_cap;
+
+static void check_pending_add(uintptr_t eph)
+{
+    if (ncheck_pending == check_pending_cap) {
+        size_t cap = check_pending_cap ? 2 * check_pending_cap : 1024;
+        uintptr_t *p = realloc(check_pending, cap * sizeof *p);
+        if (!p)
+            plat_fatal("checkmark: out of memory for %zu ephemerons", cap);
+        check_pending = p;
+        check_pending_cap = cap;
+    }
+    check_pending[ncheck_pending++] = eph;
+}
+
+/* Word 0 the key, word 1 the value, the rest strong (tricolor.h). */
+static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
+{
+    const tc_aword *w = (const tc_aword *)obj;
+    scan_words(v, obj + 2 * sizeof(tc_aword), obj + bytes);
+    uintptr_t key = at_load(&w[0]);
+    if (v->mode == VISIT_MARK)
+        weak_note_ephemeron_scanned();
+    if (key_reached(v, key))
+        visit_word(v, at_load(&w[1]));
+    else if (v->mode == VISIT_CHECK)
+        check_pending_add(obj);
+    else if (!weak_ephemeron_pending(key, obj))
+        visit_word(v, at_load(&w[1])); /* the key was marked meanwhile */
+}
+
+static size_t payload_bytes(uintptr_t obj)
+{
+    return heap_span_of(obj)->slot_size - TC_HEADER_SIZE;
+}
+
 static void scan_object(tc_visitor *v, void *obj)
 {
     const tc_type *t = header_of((uintptr_t)obj);
     v->current = obj;
-    if (t->layout == TC_LAYOUT_SLOTS) {
-        tc_span *s = heap_span_of((uintptr_t)obj);
-        uintptr_t start = (uintptr_t)obj, end = start + s->slot_size - TC_HEADER_SIZE;
+    switch (t->layout) {
+    case TC_LAYOUT_SLOTS: {
+        uintptr_t start = (uintptr_t)obj, end = start + payload_bytes(start);
         if (end - start > OBLET_BYTES)
             scan_large_slots(v, start, end);
         else
             scan_words(v, start, end);
-    } else {
-        t->trace(v, obj);
+        break;
     }
+    case TC_LAYOUT_TRACE:
+        t->trace(v, obj);
+        break;
+    case TC_LAYOUT_EPHEMERON:
+        scan_ephemeron(v, (uintptr_t)obj, payload_bytes((uintptr_t)obj));
+        break;
+    default: /* LEAF and WEAK hold nothing strong */
+        break;
+    }
+    v->current = NULL;
+}
+
+/* An ephemeron whose key a marker reached after filing it: its value. */
+static void scan_ephemeron_value(tc_visitor *v, uintptr_t eph)
+{
+    v->current = (void *)eph;
+    visit_word(v, at_load(&((const tc_aword *)eph)[1]));
     v->current = NULL;
 }
 
 static void scan_item(tc_visitor *v, void *item)
 {
-    if ((uintptr_t)item & 1)
-        scan_oblet(v, (uintptr_t)item & ~(uintptr_t)1);
+    uintptr_t p = (uintptr_t)item;
+    if (p & ITEM_OBLET)
+        scan_oblet(v, p & ~ITEM_OBLET);
+    else if (p & ITEM_EPH_VALUE)
+        scan_ephemeron_value(v, p & ~ITEM_EPH_VALUE);
     else
         scan_object(v, item);
+}
+
+void mark_scan_contents(tc_visitor *v, void *obj)
+{
+    const tc_type *t = header_of((uintptr_t)obj);
+    if (!t)
+        return;
+    v->current = obj;
+    v->skip = obj;
+    if (t->layout == TC_LAYOUT_SLOTS) {
+        const tc_aword *w = obj;
+        size_t n = payload_bytes((uintptr_t)obj) / sizeof(tc_aword);
+        for (size_t i = 0; i < n; i++) {
+            uintptr_t p = at_load(&w[i]);
+            if (p != (uintptr_t)obj)
+                visit_word(v, p);
+        }
+    } else {
+        scan_object(v, obj);
+    }
+    v->skip = NULL;
+    v->current = NULL;
+}
+
+void mark_rescan(void *obj)
+{
+    tc_visitor v;
+    mark_visitor_init(&v, VISIT_MARK);
+    v.root_kind = "the write barrier";
+    tc_span *s = heap_span_of((uintptr_t)obj);
+    long idx = s ? span_slot_index(s, (uintptr_t)obj) : -1;
+    if (idx < 0)
+        return;
+    if (at_set_bits(&s->markbits[idx / 64], (uintptr_t)1 << (idx & 63))) {
+        v.bytes += span_object_bytes(s);
+        v.objects++;
+    }
+    push_grey(&v, obj);
+    mark_visitor_done(&v);
 }
 
 void mark_drain(tc_visitor *v)
@@ -359,11 +494,13 @@ void mark_drain(tc_visitor *v)
 static void rescan_object(tc_visitor *v, uintptr_t obj, const tc_span *s)
 {
     const tc_type *t = header_of(obj);
-    if (!t || t->layout == TC_LAYOUT_LEAF)
+    if (!t || t->layout == TC_LAYOUT_LEAF || t->layout == TC_LAYOUT_WEAK)
         return;
     v->current = (void *)obj;
     if (t->layout == TC_LAYOUT_SLOTS)
         scan_words(v, obj, obj + s->slot_size - TC_HEADER_SIZE);
+    else if (t->layout == TC_LAYOUT_EPHEMERON)
+        scan_ephemeron(v, obj, s->slot_size - TC_HEADER_SIZE);
     else
         t->trace(v, (void *)obj);
     v->current = NULL;
@@ -607,6 +744,29 @@ static void clear_checkbits(tc_span *s, void *ctx)
         at_store(&s->checkbits[w], 0);
 }
 
+/* Checkmark's ephemerons, to a fixpoint: visit the value of each whose
+ * key is now reached, drain, and again, until a pass reaches nothing. */
+static void check_resolve_ephemerons(tc_visitor *v)
+{
+    for (int progress = 1; progress;) {
+        progress = 0;
+        size_t kept = 0;
+        for (size_t i = 0; i < ncheck_pending; i++) {
+            uintptr_t eph = check_pending[i];
+            if (key_reached(v, at_load(&((const tc_aword *)eph)[0]))) {
+                scan_ephemeron_value(v, eph);
+                progress = 1;
+            } else {
+                check_pending[kept++] = eph;
+            }
+        }
+        ncheck_pending = kept;
+        mark_drain(v);
+        mark_finish_overflow(v);
+    }
+    ncheck_pending = 0;
+}
+
 void mark_checkmark(void (*scan_roots)(tc_visitor *v))
 {
     heap_for_each_span(clear_checkbits, NULL);
@@ -615,6 +775,7 @@ void mark_checkmark(void (*scan_roots)(tc_visitor *v))
     scan_roots(&v);
     mark_drain(&v);
     mark_finish_overflow(&v);
+    check_resolve_ephemerons(&v);
     mark_visitor_done(&v);
 }
 

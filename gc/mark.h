@@ -13,10 +13,12 @@
  * marker can take them.  No recursion anywhere: a ten-million-long list is
  * a loop, not a deep C stack.
  *
- * A grey item is an object's payload address, or, tagged with bit 0, an
- * "oblet": a 128 KiB piece of a large SLOTS object.  Scanning a large
+ * A grey item is an object's payload address; tagged with bit 0, an
+ * "oblet": a 128 KiB piece of a large SLOTS object (scanning a large
  * object's first piece pushes the others, so one huge array is many small
- * steps that several workers can share, never one long one.
+ * steps that several workers can share, never one long one); tagged with
+ * bit 2, an ephemeron whose key was just marked: its value is to be
+ * visited (weak.h).
  *
  * The gate (concurrent marking).  Between the two pauses of a cycle the
  * gate is open and mark workers take grey chunks from the global list.
@@ -61,6 +63,9 @@ struct tc_visitor {
     uint64_t visits;       /* words visited: the unit of marking work */
     const void *current;   /* object being scanned, NULL for roots */
     const char *root_kind; /* which roots, when current is NULL */
+    const void *skip;      /* a reference tc_visit ignores: the object
+                              whose referents are scanned as roots
+                              (mark_scan_contents) */
 };
 
 void mark_visitor_init(tc_visitor *v, int mode);
@@ -74,6 +79,13 @@ int mark_drain_until(tc_visitor *v, uint64_t deadline_ns);
  * mark bit (marked, or checked under checkmark) until none is dropped.
  * Returns the number of heap passes (0: there was no overflow). */
 int mark_finish_overflow(tc_visitor *v);
+/* Visit obj's referents without marking obj itself, and without counting
+ * its references to itself: what a finalizer's object keeps alive (its
+ * referents are roots while it waits to be finalized: final.h). */
+void mark_scan_contents(tc_visitor *v, void *obj);
+/* While marking: mark obj (if it is not) and scan it again, whatever its
+ * color: an ephemeron whose key changed (weak.h).  Any thread. */
+void mark_rescan(void *obj);
 /* Give the visitor's chunk back (its grey objects, if any, go to the
  * global list) and add its byte and object counts to the cycle's. */
 void mark_visitor_done(tc_visitor *v);

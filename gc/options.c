@@ -94,6 +94,17 @@ int options_parse_scavenge(const char *s, int *out)
     return -1;
 }
 
+int options_parse_finalizers(const char *s, int *out)
+{
+    if (s && strcasecmp(s, "thread") == 0)
+        *out = TC_FINALIZE_THREAD;
+    else if (s && strcasecmp(s, "queue") == 0)
+        *out = TC_FINALIZE_QUEUE;
+    else
+        return -1;
+    return 0;
+}
+
 static void warn_env(const char *name, const char *value, const char *why, const char *used)
 {
     plat_diag("%s=\"%s\" ignored: %s; using %s", name, value, why, used);
@@ -133,6 +144,13 @@ static void env_count(const char *name, int *field)
     const char *s = getenv(name);
     if (s && options_parse_count(s, field))
         warn_env(name, s, "expected an integer from 0 to 1024", "the default");
+}
+
+static void env_finalizers(int *field)
+{
+    const char *s = getenv("TRICOLOR_FINALIZERS");
+    if (s && options_parse_finalizers(s, field))
+        warn_env("TRICOLOR_FINALIZERS", s, "expected thread or queue", "thread");
 }
 
 static void env_scavenge(int *field)
@@ -207,10 +225,11 @@ static int take_int(const char *name, int v, int lo, int hi, int *dst)
 }
 
 /* Earlier tc_config layouts: V1 ends before `scavenge`, V2 before
- * `idle_workers`, V3 before `debug_stress`. */
+ * `idle_workers`, V3 before `debug_stress`, V4 before `finalizers`. */
 #define TC_CONFIG_MAGIC_V1 0x74726963u
 #define TC_CONFIG_MAGIC_V2 0x74726332u
 #define TC_CONFIG_MAGIC_V3 0x74726333u
+#define TC_CONFIG_MAGIC_V4 0x74726334u
 
 /* The layout's version: 1, 2, 3, ..., or 0 if magic is none of them. */
 static int config_version(unsigned magic)
@@ -219,7 +238,8 @@ static int config_version(unsigned magic)
     case TC_CONFIG_MAGIC_V1: return 1;
     case TC_CONFIG_MAGIC_V2: return 2;
     case TC_CONFIG_MAGIC_V3: return 3;
-    case TC_CONFIG_MAGIC: return 4;
+    case TC_CONFIG_MAGIC_V4: return 4;
+    case TC_CONFIG_MAGIC: return 5;
     default: return 0;
     }
 }
@@ -246,6 +266,9 @@ static int take_config(const tc_config *c, tc_options *o)
         err |= take_int("idle_workers", c->idle_workers, 0, 1024, &o->idle_workers);
     if (version >= 4)
         err |= take_int("debug_stress", c->debug_stress, 0, 1000000000, &o->stress);
+    if (version >= 5)
+        err |= take_int("finalizers", c->finalizers, TC_FINALIZE_THREAD, TC_FINALIZE_QUEUE,
+                        &o->finalizers);
     if (c->memory_limit != TC_UNSET) {
         if (c->memory_limit <= 0) {
             plat_diag("tc_init: tc_config.memory_limit = %lld must be > 0 (INT64_MAX: no limit)",
@@ -274,6 +297,7 @@ int options_resolve(const tc_config *cfg)
     env_count("TRICOLOR_MARK_WORKERS", &o.mark_workers);
     env_count("TRICOLOR_IDLE_WORKERS", &o.idle_workers);
     env_scavenge(&o.scavenge);
+    env_finalizers(&o.finalizers);
     env_debug(&o);
     if (cfg) {
         int err = take_config(cfg, &o);

@@ -22,6 +22,7 @@ typedef struct tc_options {
     int scavenge;         /* TC_SCAVENGE_* */
     int idle_workers;     /* used only when mark_workers > 0 */
     int stress;           /* 0, or a cycle every N allocations (debug) */
+    int finalizers;       /* TC_FINALIZE_THREAD or TC_FINALIZE_QUEUE */
 } tc_options;
 
 extern tc_options opt;
@@ -34,5 +35,6 @@ int options_parse_percent(const char *s, int *out);
 int options_parse_bytes(const char *s, int64_t *out);
 int options_parse_count(const char *s, int *out);
 int options_parse_scavenge(const char *s, int *out);
+int options_parse_finalizers(const char *s, int *out);
 
 #endif

@@ -12,6 +12,8 @@
 #include "platform.h"
 #include "scavenge.h"
 #include "threads.h"
+#include "weak.h"
+#include "final.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t init_ns;
@@ -146,6 +148,11 @@ void tc_read_stats(tc_stats *out)
     out->scavenged_bytes = scavenge_released_total();
     out->gc_cpu_scavenge_ns = scavenge_cpu_ns();
     out->gc_cpu_limited = pacer_limiter_full();
+    out->weak_cleared = weak_total_cleared();
+    out->ephemerons = weak_total_ephemerons();
+    out->finalizers_queued = final_total_queued();
+    out->finalizers_run = final_total_run();
+    out->finalizers_pending = tc_finalizers_pending();
     out->heap_goal = pacer_goal();
     out->next_gc_trigger = pacer_trigger();
     out->gc_percent = pacer_gc_percent();
@@ -183,14 +190,17 @@ static int format_json(const tc_cycle_info *c, char *buf, size_t len)
         "\"heap\":{\"trigger\":%" PRIu64 ",\"start\":%" PRIu64 ",\"end\":%" PRIu64
         ",\"marked\":%" PRIu64 ",\"goal\":%" PRIu64 ",\"released\":%" PRIu64 "},"
         "\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
-        ",\"workers\":%d,\"forced\":%s,\"cpu_limited\":%s}\n",
+        ",\"workers\":%d,\"forced\":%s,\"cpu_limited\":%s,"
+        "\"weak\":{\"cleared\":%" PRIu64 ",\"ephemerons\":%" PRIu64
+        ",\"finalizers_queued\":%" PRIu64 ",\"finalizers_run\":%" PRIu64 "}}\n",
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction, c->stw1_ns, c->mark_ns,
         c->stw2_ns, c->sweep_ns, c->sweep_term_ns, c->mark_start_ns, c->mark_term_ns,
         c->cpu_stw_ns, c->cpu_background_ns, c->cpu_assist_ns, c->cpu_idle_ns, c->cpu_sweep_ns,
         c->cpu_barrier_ns, c->pause_ns, c->tts_ns, c->tts1_ns, c->tts2_ns, c->mark_term_attempts,
         c->heap_trigger, c->heap_start, c->heap_end, c->heap_marked, c->heap_goal,
         c->heap_released, c->objects_marked, c->roots, c->mark_workers,
-        c->forced ? "true" : "false", c->cpu_limited ? "true" : "false");
+        c->forced ? "true" : "false", c->cpu_limited ? "true" : "false", c->weak_cleared,
+        c->ephemerons, c->finalizers_queued, c->finalizers_run);
 }
 
 /* The goal in MiB, or "no" when GC percent is off and there is no limit. */
@@ -202,24 +212,35 @@ static const char *goal_text(uint64_t goal, char *buf, size_t len)
     return buf;
 }
 
+/* ", 12 weak, 3 eph, 2+1 fin": weak slots cleared, ephemerons processed,
+ * finalizers queued + run; nothing when all are 0. */
+static const char *weak_text(const tc_cycle_info *c, char *buf, size_t len)
+{
+    if (!c->weak_cleared && !c->ephemerons && !c->finalizers_queued && !c->finalizers_run)
+        return "";
+    snprintf(buf, len, ", %" PRIu64 " weak, %" PRIu64 " eph, %" PRIu64 "+%" PRIu64 " fin",
+             c->weak_cleared, c->ephemerons, c->finalizers_queued, c->finalizers_run);
+    return buf;
+}
+
 int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
 {
-    char goal[32], trig[32];
+    char goal[32], trig[32], weak[96];
     if (json)
         return format_json(c, buf, len);
     return snprintf(
         buf, len,
         "tc %" PRIu64 " @%.3fs %.0f%%: %.3f+%.3f+%.3f+%.3f ms clock, "
         "%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %.3f ms barrier, %.1f->%.1f->%.1f MiB, "
-        "%s MiB goal, %s MiB trigger, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s%s\n",
+        "%s MiB goal, %s MiB trigger, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s%s%s\n",
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction * 100, ms(c->stw1_ns),
         ms(c->mark_ns), ms(c->stw2_ns), ms(c->sweep_ns), ms(c->cpu_stw_ns),
         ms(c->cpu_assist_ns), ms(c->cpu_background_ns), ms(c->cpu_idle_ns),
         ms(c->cpu_sweep_ns), ms(c->cpu_barrier_ns), mib(c->heap_start), mib(c->heap_end),
         mib(c->heap_marked), goal_text(c->heap_goal, goal, sizeof goal),
         goal_text(c->heap_trigger, trig, sizeof trig), ms(c->tts1_ns), ms(c->tts2_ns),
-        c->mark_term_attempts, c->roots, c->mark_workers, c->forced ? " (forced)" : "",
-        c->cpu_limited ? " (cpu limited)" : "");
+        c->mark_term_attempts, c->roots, c->mark_workers, weak_text(c, weak, sizeof weak),
+        c->forced ? " (forced)" : "", c->cpu_limited ? " (cpu limited)" : "");
 }
 
 void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "central.h"
+#include "final.h"
 #include "options.h"
+#include "weak.h"
 
 #define POISON_BYTE 0xdb
 
@@ -31,28 +33,78 @@ static void free_slot(tc_span *s, size_t idx, int zero_payload)
 {
     uintptr_t slot = span_slot_addr(s, idx);
     /* verify=1 keeps the freed object's type for diagnostics (heap.h). */
-    uintptr_t header = at_load((tc_aword *)slot);
-    at_store((tc_aword *)slot, opt.verify && header ? header | HEADER_FREED : 0);
+    uintptr_t header = at_load((tc_aword *)slot) & ~HEADER_FLAGS;
+    at_store((tc_aword *)slot, opt.verify && header ? header | HEADER_DEAD : 0);
     if (opt.poison || zero_payload)
         memset((void *)(slot + TC_HEADER_SIZE), opt.poison ? POISON_BYTE : 0,
                s->slot_size - TC_HEADER_SIZE);
 }
 
+/* An unmarked object at slot is about to be freed: does it stay?  A
+ * finalizer keeps it (final.h); having been weakly referenced makes it a
+ * zombie, kept until the next sweep (weak.h); a zombie of the last cycle
+ * goes now. */
+static int survives_death(uintptr_t slot)
+{
+    tc_aword *header = (tc_aword *)slot;
+    uintptr_t h = at_load(header);
+    if (h & HEADER_DEAD)
+        return 0;
+    if ((h & HEADER_SPECIAL) && final_on_death(slot + TC_HEADER_SIZE))
+        return 1;
+    if (h & HEADER_WEAKREF) {
+        at_or(header, HEADER_DEAD);
+        return 1;
+    }
+    return 0;
+}
+
+/* The live WEAK and EPHEMERON objects among `live` (a word of slots of
+ * s, from word w): their slots whose targets are dead are cleared. */
+static void clear_weak_slots(tc_span *s, unsigned w, uint64_t live)
+{
+    for (; live; live &= live - 1) {
+        uintptr_t obj = span_slot_addr(s, w * 64 + (unsigned)__builtin_ctzll(live)) +
+                        TC_HEADER_SIZE;
+        const tc_type *t = header_type(obj);
+        if (t && (t->layout == TC_LAYOUT_WEAK || t->layout == TC_LAYOUT_EPHEMERON))
+            weak_clear_object(obj, t, s->slot_size - TC_HEADER_SIZE);
+    }
+}
+
+/* Three passes.  First the doomed objects that stay (finalizers, zombies)
+ * are decided, before the span's sweep is published to weak references;
+ * then live weak objects are cleared of dead targets; then the slots are
+ * freed and the mark bits become the allocation bits. */
 static int sweep_small(tc_span *s)
 {
     unsigned nwords = (s->nelems + 63) / 64;
-    uint32_t live = 0, nfreed = 0;
+    uint64_t doomed[TC_BITWORDS], keep[TC_BITWORDS], marks[TC_BITWORDS];
     for (unsigned w = 0; w < nwords; w++) {
         uint64_t taken = w < s->cache_word    ? ~s->allocbits[w]
                          : w == s->cache_word ? ~s->allocbits[w] & ~s->alloc_cache
                                               : 0;
-        uint64_t marks = at_load(&s->markbits[w]);
-        uint64_t valid = valid_mask(s, w);
-        uint64_t freed = (s->allocbits[w] | taken) & ~marks & valid;
-        for (; freed; freed &= freed - 1, nfreed++)
-            free_slot(s, w * 64 + (unsigned)__builtin_ctzll(freed), 1);
-        live += (uint32_t)__builtin_popcountll(marks);
-        s->allocbits[w] = marks | ~valid;
+        marks[w] = at_load(&s->markbits[w]) & valid_mask(s, w);
+        doomed[w] = (s->allocbits[w] | taken) & ~marks[w] & valid_mask(s, w);
+        keep[w] = 0;
+        for (uint64_t d = doomed[w]; d; d &= d - 1) {
+            uint64_t bit = d & -d;
+            if (survives_death(span_slot_addr(s, w * 64 + (unsigned)__builtin_ctzll(d))))
+                keep[w] |= bit;
+        }
+        doomed[w] &= ~keep[w];
+    }
+    weak_span_sweep_begins(s);
+    if (s->has_weak)
+        for (unsigned w = 0; w < nwords; w++)
+            clear_weak_slots(s, w, marks[w]);
+    uint32_t live = 0, nfreed = 0;
+    for (unsigned w = 0; w < nwords; w++) {
+        for (uint64_t d = doomed[w]; d; d &= d - 1, nfreed++)
+            free_slot(s, w * 64 + (unsigned)__builtin_ctzll(d), 1);
+        uint64_t stays = marks[w] | keep[w];
+        live += (uint32_t)__builtin_popcountll(stays);
+        s->allocbits[w] = stays | ~valid_mask(s, w);
         at_store(&s->markbits[w], 0);
     }
     s->cache_word = 0;
@@ -67,7 +119,13 @@ static int sweep_small(tc_span *s)
 
 static int sweep_large(tc_span *s)
 {
-    if (at_load(&s->markbits[0]) & 1) {
+    uintptr_t slot = span_slot_addr(s, 0);
+    int marked = (int)(at_load(&s->markbits[0]) & 1);
+    int stays = marked || survives_death(slot);
+    weak_span_sweep_begins(s);
+    if (marked && s->has_weak)
+        clear_weak_slots(s, 0, 1);
+    if (stays) {
         at_store(&s->markbits[0], 0);
         return SWEEP_FULL;
     }

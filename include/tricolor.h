@@ -79,12 +79,19 @@ enum {
                                  RSS falls only then */
 };
 
+/* tc_config.finalizers values: where finalizers and cleanups run. */
+enum {
+    TC_FINALIZE_THREAD = 0, /* on a thread of the library's (attached) */
+    TC_FINALIZE_QUEUE = 1   /* when the program calls tc_run_finalizers */
+};
+
 /* Identifies the layout of tc_config a program was compiled with.  The
  * library also accepts the earlier layouts: 0x74726963 ("tric"), which
  * ends before `scavenge` (tricolor 0.1), 0x74726332 ("trc2"), which ends
- * before `idle_workers`, and 0x74726333 ("trc3"), which ends before
- * `debug_stress`; fields a layout lacks are never read. */
-#define TC_CONFIG_MAGIC 0x74726334u /* "trc4" */
+ * before `idle_workers`, 0x74726333 ("trc3"), which ends before
+ * `debug_stress`, and 0x74726334 ("trc4"), which ends before
+ * `finalizers`; fields a layout lacks are never read. */
+#define TC_CONFIG_MAGIC 0x74726335u /* "trc5" */
 
 typedef struct tc_config {
     unsigned magic;       /* must be TC_CONFIG_MAGIC: use TC_CONFIG_INIT */
@@ -107,12 +114,13 @@ typedef struct tc_config {
                              without waiting; marking crawls in tiny slices
                              so the program's stores overlap it; checkmark
                              runs at every mark termination.  Slow. */
+    int finalizers;       /* TC_FINALIZE_THREAD (default) or _QUEUE */
 } tc_config;
 
 /* Every field unset.  Write:  tc_config c = TC_CONFIG_INIT; c.gc_percent = 50; */
 #define TC_CONFIG_INIT                                                        \
     { TC_CONFIG_MAGIC, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET,      \
-      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
+      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -156,7 +164,19 @@ enum {
                             once the object is reachable, store every word
                             (tagged integers too) with tc_write, since mark
                             workers read them while the mutator runs */
-    TC_LAYOUT_TRACE = 2  /* trace(v, obj) visits each reference */
+    TC_LAYOUT_TRACE = 2, /* trace(v, obj) visits each reference */
+    TC_LAYOUT_WEAK = 3,  /* every word is a weak value: a reference here
+                            does not keep its target alive, and reads NULL
+                            once the target is found unreachable.  Store
+                            with tc_weak_write, read with tc_weak_read.  A
+                            weak reference is a one-word WEAK object; a
+                            Lua weak-valued table's array is a bigger one */
+    TC_LAYOUT_EPHEMERON = 4 /* word 0 a key, held weakly; word 1 a value,
+                            reachable through this object only while the
+                            key is reachable; words 2.. strong values, as
+                            in SLOTS (a chain link, say).  Set key and
+                            value with tc_ephemeron_set, read them with
+                            tc_ephemeron_key / tc_ephemeron_value */
 };
 
 /* Describe each object type once, as a static constant:
@@ -165,7 +185,7 @@ enum {
  * A type must outlive the collector (tc_shutdown). */
 typedef struct tc_type {
     const char *name;  /* shown in diagnostics and heap profiles */
-    int layout;        /* TC_LAYOUT_LEAF / _SLOTS / _TRACE */
+    int layout;        /* TC_LAYOUT_LEAF / _SLOTS / _TRACE / _WEAK / _EPHEMERON */
     tc_trace_fn trace; /* for TC_LAYOUT_TRACE only */
     void *user;        /* free for the embedder */
 } tc_type;
@@ -237,10 +257,12 @@ TC_API void tc__safepoint_slow(void);
  * libatomic_ops for every other cross-thread access. */
 #if defined(__GNUC__) || defined(__clang__)
 #define TC__LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define TC__LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define TC__STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define TC__LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define TC__LOAD_RELAXED(p) (*(volatile __typeof__(*(p)) *)(p))
+#define TC__LOAD_ACQUIRE(p) (*(volatile __typeof__(*(p)) *)(p))
 #define TC__STORE_RELAXED(p, v) (*(volatile __typeof__(*(p)) *)(p) = (v))
 #define TC__LIKELY(x) (x)
 #endif
@@ -321,6 +343,104 @@ TC_API void tc_write_slots(void *obj, void **dst, void *const *src, size_t n);
  * obj), through the barrier once for the batch: make-vector, vector-fill!,
  * clearing a table.  Any attached thread. */
 TC_API void tc_fill_slots(void *obj, void **dst, void *val, size_t n);
+
+/* ------------------------------------- weak references and ephemerons
+ *
+ * A weak reference does not keep its target alive.  Once a cycle finds
+ * the target unreachable, every weak read of it returns NULL, at once and
+ * for good, and the slot is cleared to NULL before the cycle ends (each
+ * live WEAK or EPHEMERON object's slots are cleared when its span is
+ * swept).  The target's memory is never reused while a weak slot could
+ * still lead to it: an unreachable object that was ever weakly referenced
+ * is kept, dead, until the next cycle frees it.
+ *
+ * Reading a weak slot while the collector marks keeps its target alive
+ * (the read barrier Go's weak handles use), so a program never revives an
+ * object the collector is about to free.  Read weak slots only through
+ * tc_weak_read (a plain load could return a target already found dead).
+ *
+ * An object kept alive for its finalizer (see below) is not unreachable
+ * yet: weak references to it stay valid until it is freed.
+ *
+ * Ephemerons: the value of an EPHEMERON object is reachable through it
+ * only if its key is reachable (from anywhere but the value itself).  A
+ * key reachable only through another ephemeron's value counts once that
+ * ephemeron's key is reachable, and so on down a chain; ephemerons whose
+ * keys reach each other only through their own values are all
+ * unreachable.  This is what Lua's weak-keyed tables and JavaScript's
+ * WeakMap need.  Markers resolve ephemerons as they mark, while the
+ * program runs: none is left for the pauses.  A key that is not a heap
+ * object (NULL, a tagged integer) never dies: the value is then strong. */
+
+TC_API extern int tc__weak_mode;
+TC_API void *tc__weak_read_slow(void *target);
+
+/* Load the weak slot *slot (of a WEAK object, or an ephemeron's key):
+ * its target, or NULL once the target was found unreachable.  Fast path
+ * (no cycle under way): two loads and a branch.  Any attached thread. */
+static inline void *tc_weak_read(void *const *slot)
+{
+    int mode = TC__LOAD_ACQUIRE(&tc__weak_mode); /* before the slot: see weak.h */
+    void *target = TC__LOAD_RELAXED(slot);
+    if (TC__LIKELY(mode == 0) || target == (void *)0)
+        return target;
+    return tc__weak_read_slow(target);
+}
+
+/* Store val into the weak slot *slot of WEAK object obj (any value: a
+ * reference, NULL, a tagged word).  Any attached thread. */
+TC_API void tc_weak_write(void *obj, void **slot, void *val);
+
+/* Set an EPHEMERON object's key and value (word 0 and 1).  Any attached
+ * thread. */
+TC_API void tc_ephemeron_set(void *eph, void *key, void *value);
+/* Its key, or NULL once the key was found unreachable. */
+TC_API void *tc_ephemeron_key(const void *eph);
+/* Its value, or NULL once the key was found unreachable (the value may be
+ * gone by then). */
+TC_API void *tc_ephemeron_value(const void *eph);
+
+/* ------------------------------------------------- finalizers, cleanups
+ *
+ * A finalizer runs once, after its object is found unreachable, with the
+ * object itself: while it runs, the object and everything it reaches are
+ * valid, and if it stores the object somewhere reachable, the object lives
+ * on (it is not finalized again unless registered again).  Order: if A
+ * refers to B (directly or not) and both have finalizers, A's runs first
+ * and B's only in a later cycle, once A is gone (Boehm GC's topological
+ * order).  Objects with finalizers that refer to each other in a cycle
+ * are never finalized, nor freed: break such cycles before dropping them,
+ * or use cleanups.  An object's reference to itself does not count.
+ *
+ * A cleanup (Go's runtime.AddCleanup) is cheaper: it receives only its
+ * ctx, never the object, which is freed as usual; there is no order
+ * among cleanups and no cycle problem.  ctx must not be the object or
+ * keep it reachable.
+ *
+ * Finalizers and cleanups never run on the collector's threads.  With
+ * TC_FINALIZE_THREAD (the default), a thread of the library's, attached,
+ * runs them (they may allocate, lock, block); with TC_FINALIZE_QUEUE they
+ * wait until the program calls tc_run_finalizers, at a safe point of its
+ * choosing.  tc_shutdown runs those already queued before the heap goes
+ * away; objects not yet found unreachable are not finalized. */
+
+typedef void (*tc_finalizer_fn)(void *obj, void *ctx);
+typedef void (*tc_cleanup_fn)(void *ctx);
+
+/* Give obj a finalizer (replacing any it had); fn NULL removes it.
+ * TC_EINVAL if obj is not a live heap object, TC_ENOTFOUND when removing
+ * none, TC_ENOMEM.  Any attached thread. */
+TC_API int tc_finalizer_set(void *obj, tc_finalizer_fn fn, void *ctx);
+/* Add a cleanup to obj (several may be added); remove the one added with
+ * the same fn and ctx.  TC_EINVAL, TC_ENOTFOUND, TC_ENOMEM.  Any attached
+ * thread. */
+TC_API int tc_cleanup_add(void *obj, tc_cleanup_fn fn, void *ctx);
+TC_API int tc_cleanup_remove(void *obj, tc_cleanup_fn fn, void *ctx);
+/* Run up to max queued finalizers and cleanups on the calling thread;
+ * returns how many ran.  Any attached thread, either mode. */
+TC_API size_t tc_run_finalizers(size_t max);
+/* Finalizers and cleanups queued and not yet run.  Any thread. */
+TC_API size_t tc_finalizers_pending(void);
 
 /* -------------------------------------------------------------------- roots */
 
@@ -603,6 +723,12 @@ typedef struct tc_stats {
                                       memory limit bounds */
     uint64_t scavenged_bytes;      /* bytes returned to the OS, ever */
     int gc_cpu_limited;            /* 1 while the GC CPU limiter suspends assists */
+    /* Since weak references and finalizers (totals since tc_init): */
+    uint64_t weak_cleared;         /* weak slots (and ephemerons) cleared */
+    uint64_t ephemerons;           /* ephemerons the markers processed */
+    uint64_t finalizers_queued;    /* finalizers and cleanups queued */
+    uint64_t finalizers_run;       /* finalizers and cleanups that have run */
+    uint64_t finalizers_pending;   /* queued and not yet run */
 } tc_stats;
 
 /* Fill *out with a consistent snapshot.  Any thread. */
@@ -657,6 +783,13 @@ typedef struct tc_cycle_info {
                                       this cycle's sweep */
     int cpu_limited;               /* 1 if the GC CPU limiter suspended an
                                       assist during this cycle */
+    /* Since weak references and finalizers: */
+    uint64_t weak_cleared;         /* weak slots and ephemerons this cycle's
+                                      sweep cleared */
+    uint64_t ephemerons;           /* ephemerons its markers processed */
+    uint64_t finalizers_queued;    /* finalizers and cleanups its sweep queued */
+    uint64_t finalizers_run;       /* finalizers and cleanups run since the
+                                      previous report */
 } tc_cycle_info;
 
 typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);

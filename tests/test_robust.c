@@ -76,7 +76,7 @@ static tc_config two_worker_config(void)
 }
 
 /* The kth thread tc_init starts (mark worker, idle worker, collector,
- * scavenger) cannot be created: tc_init fails, starts no thread and
+ * scavenger, finalizer thread) cannot be created: tc_init fails, starts no thread and
  * leaves nothing behind, and the next tc_init works. */
 static void *no_op(void *arg) { return arg; }
 
@@ -98,7 +98,7 @@ static void sc_thread_failure(int k)
     TU_CHECK(heap_arena_map == NULL, "the heap's page map is still mapped");
     TU_CHECK(tc_thread_attach() == TC_ESTATE, "attach after a failed tc_init");
     TU_REQUIRE_EQ(tc_init(&c), TC_OK);
-    TU_CHECK(count_threads() == base + 4, "%d threads, expected %d", count_threads(), base + 4);
+    TU_CHECK(count_threads() == base + 5, "%d threads, expected %d", count_threads(), base + 5);
     collector_works(10000);
     tc_shutdown();
     TU_CHECK(count_threads() == base, "%d threads after tc_shutdown", count_threads() - base);
@@ -108,6 +108,7 @@ static void sc_thread_failure_1(void) { sc_thread_failure(1); }
 static void sc_thread_failure_2(void) { sc_thread_failure(2); }
 static void sc_thread_failure_3(void) { sc_thread_failure(3); }
 static void sc_thread_failure_4(void) { sc_thread_failure(4); }
+static void sc_thread_failure_5(void) { sc_thread_failure(5); }
 
 static void init_failure_thread_create(void **state)
 {
@@ -116,6 +117,7 @@ static void init_failure_thread_create(void **state)
     tu_run_isolated("idle worker", sc_thread_failure_2, TU_NO_INIT, TIME_LIMIT);
     tu_run_isolated("collector thread", sc_thread_failure_3, TU_NO_INIT, TIME_LIMIT);
     tu_run_isolated("scavenger", sc_thread_failure_4, TU_NO_INIT, TIME_LIMIT);
+    tu_run_isolated("finalizer thread", sc_thread_failure_5, TU_NO_INIT, TIME_LIMIT);
 }
 
 /* The heap's first mapping fails. */

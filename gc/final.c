@@ -1,0 +1,453 @@
+/* final.c — finalizers and cleanups; see final.h. */
+#include "final.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "atomics.h"
+#include "barrier.h"
+#include "collector.h"
+#include "heap.h"
+#include "mark.h"
+#include "platform.h"
+#include "threads.h"
+
+/* ------------------------------------------------------------- records */
+
+typedef struct cleanup {
+    tc_cleanup_fn fn;
+    void *ctx;
+    struct cleanup *next;
+} cleanup;
+
+typedef struct special {
+    uintptr_t obj;
+    tc_finalizer_fn fin; /* NULL: none */
+    void *fin_ctx;
+    cleanup *cleanups;
+    struct special *next; /* hash chain */
+} special;
+
+static pthread_mutex_t specials_lock = PTHREAD_MUTEX_INITIALIZER;
+static special **table;   /* specials_lock; power-of-two buckets */
+static size_t nbuckets, nspecials;
+
+static size_t bucket_of(uintptr_t obj, size_t n)
+{
+    return (size_t)(((uint64_t)obj * 0x9e3779b97f4a7c15ull) >> 20) & (n - 1);
+}
+
+/* specials_lock held. */
+static special **find_locked(uintptr_t obj)
+{
+    if (!nbuckets)
+        return NULL;
+    special **pp = &table[bucket_of(obj, nbuckets)];
+    while (*pp && (*pp)->obj != obj)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* specials_lock held: obj's record, made if there is none; NULL when out
+ * of memory. */
+static special *get_or_make_locked(uintptr_t obj)
+{
+    special **pp = find_locked(obj);
+    if (pp && *pp)
+        return *pp;
+    if (nspecials >= nbuckets) {
+        size_t n = nbuckets ? 2 * nbuckets : 256;
+        special **nt = calloc(n, sizeof *nt);
+        if (!nt)
+            return NULL;
+        for (size_t i = 0; i < nbuckets; i++)
+            for (special *s = table[i], *next; s; s = next) {
+                next = s->next;
+                size_t b = bucket_of(s->obj, n);
+                s->next = nt[b];
+                nt[b] = s;
+            }
+        free(table);
+        table = nt;
+        nbuckets = n;
+    }
+    special *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    size_t b = bucket_of(obj, nbuckets);
+    s->obj = obj;
+    s->next = table[b];
+    table[b] = s;
+    nspecials++;
+    return s;
+}
+
+/* specials_lock held: drop obj's record if it holds nothing more, and the
+ * header flag with it. */
+static void drop_if_empty_locked(uintptr_t obj)
+{
+    special **pp = find_locked(obj);
+    special *s = pp ? *pp : NULL;
+    if (!s || s->fin || s->cleanups)
+        return;
+    *pp = s->next;
+    free(s);
+    nspecials--;
+    tc_aword *h = (tc_aword *)(obj - TC_HEADER_SIZE);
+    for (uintptr_t old = at_load(h); !at_cas(h, old, old & ~HEADER_SPECIAL);)
+        old = at_load(h);
+}
+
+static const char *check_object(const char *what, const void *obj)
+{
+    if (!thread_self_or_diag(what))
+        return "not attached";
+    if (!alloc_object_span(obj)) {
+        char buf[160];
+        plat_diag("%s(%p): %s", what, obj,
+                  heap_describe_address((uintptr_t)obj, buf, sizeof buf));
+        return "not an object";
+    }
+    return NULL;
+}
+
+int tc_finalizer_set(void *obj, tc_finalizer_fn fn, void *ctx)
+{
+    if (check_object("tc_finalizer_set", obj))
+        return thread_self() ? TC_EINVAL : TC_ENOTATTACHED;
+    uintptr_t p = (uintptr_t)obj;
+    int err = 0;
+    pthread_mutex_lock(&specials_lock);
+    if (fn) {
+        special *s = get_or_make_locked(p);
+        if (s) {
+            s->fin = fn;
+            s->fin_ctx = ctx;
+            at_or((tc_aword *)(p - TC_HEADER_SIZE), HEADER_SPECIAL);
+        } else {
+            err = TC_ENOMEM;
+        }
+    } else {
+        special **pp = find_locked(p);
+        if (pp && *pp && (*pp)->fin) {
+            (*pp)->fin = NULL;
+            drop_if_empty_locked(p);
+        } else {
+            err = TC_ENOTFOUND;
+        }
+    }
+    pthread_mutex_unlock(&specials_lock);
+    return err;
+}
+
+int tc_cleanup_add(void *obj, tc_cleanup_fn fn, void *ctx)
+{
+    if (check_object("tc_cleanup_add", obj))
+        return thread_self() ? TC_EINVAL : TC_ENOTATTACHED;
+    if (!fn) {
+        plat_diag("tc_cleanup_add: fn is NULL");
+        return TC_EINVAL;
+    }
+    uintptr_t p = (uintptr_t)obj;
+    cleanup *c = malloc(sizeof *c);
+    pthread_mutex_lock(&specials_lock);
+    special *s = c ? get_or_make_locked(p) : NULL;
+    if (s) {
+        *c = (cleanup){fn, ctx, s->cleanups};
+        s->cleanups = c;
+        at_or((tc_aword *)(p - TC_HEADER_SIZE), HEADER_SPECIAL);
+    }
+    pthread_mutex_unlock(&specials_lock);
+    if (!s) {
+        free(c);
+        return TC_ENOMEM;
+    }
+    return 0;
+}
+
+int tc_cleanup_remove(void *obj, tc_cleanup_fn fn, void *ctx)
+{
+    if (check_object("tc_cleanup_remove", obj))
+        return thread_self() ? TC_EINVAL : TC_ENOTATTACHED;
+    uintptr_t p = (uintptr_t)obj;
+    int err = TC_ENOTFOUND;
+    pthread_mutex_lock(&specials_lock);
+    special **pp = find_locked(p);
+    if (pp && *pp) {
+        for (cleanup **cp = &(*pp)->cleanups; *cp; cp = &(*cp)->next)
+            if ((*cp)->fn == fn && (*cp)->ctx == ctx) {
+                cleanup *c = *cp;
+                *cp = c->next;
+                free(c);
+                err = 0;
+                break;
+            }
+        drop_if_empty_locked(p);
+    }
+    pthread_mutex_unlock(&specials_lock);
+    return err;
+}
+
+int final_has_finalizer(const void *obj)
+{
+    pthread_mutex_lock(&specials_lock);
+    special **pp = find_locked((uintptr_t)obj);
+    int has = pp && *pp && (*pp)->fin;
+    pthread_mutex_unlock(&specials_lock);
+    return has;
+}
+
+/* --------------------------------------------------------------- queue */
+
+typedef struct job {
+    uintptr_t obj;          /* a finalizer's object; 0 for a cleanup */
+    tc_finalizer_fn fin;
+    tc_cleanup_fn clean;
+    void *ctx;
+    struct job *next;
+} job;
+
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* jobs queued, or stop */
+static job *queue_head, *queue_tail;
+static TC_OWN_LINE tc_aword queue_len;
+static TC_OWN_LINE tc_aword queued_total, run_total, queued_cycle, run_cycle;
+static int thread_stop;
+
+static void enqueue(job *j)
+{
+    pthread_mutex_lock(&queue_lock);
+    j->next = NULL;
+    if (queue_tail)
+        queue_tail->next = j;
+    else
+        queue_head = j;
+    queue_tail = j;
+    at_add(&queue_len, 1);
+    pthread_cond_signal(&queue_cond);
+    pthread_mutex_unlock(&queue_lock);
+    at_add(&queued_total, 1);
+    at_add(&queued_cycle, 1);
+}
+
+/* The next job, shaded if marking (final.h); NULL if none. */
+static job *dequeue(void)
+{
+    pthread_mutex_lock(&queue_lock);
+    job *j = queue_head;
+    if (j) {
+        queue_head = j->next;
+        if (!queue_head)
+            queue_tail = NULL;
+        at_sub(&queue_len, 1);
+        if (j->obj)
+            barrier_shade((void *)j->obj);
+    }
+    pthread_mutex_unlock(&queue_lock);
+    return j;
+}
+
+int final_on_death(uintptr_t obj)
+{
+    int keep = 0;
+    cleanup *cleanups = NULL;
+    job *fin_job = NULL;
+    pthread_mutex_lock(&specials_lock);
+    special **pp = find_locked(obj);
+    special *s = pp ? *pp : NULL;
+    if (s && s->fin) {
+        fin_job = malloc(sizeof *fin_job);
+        if (fin_job) {
+            *fin_job = (job){.obj = obj, .fin = s->fin, .ctx = s->fin_ctx};
+            s->fin = NULL;
+        }
+        keep = 1; /* even without memory to queue it: finalized later */
+    } else if (s) {
+        cleanups = s->cleanups;
+        s->cleanups = NULL;
+    }
+    drop_if_empty_locked(obj);
+    pthread_mutex_unlock(&specials_lock);
+    if (fin_job)
+        enqueue(fin_job);
+    while (cleanups) {
+        cleanup *c = cleanups;
+        cleanups = c->next;
+        job *j = malloc(sizeof *j);
+        if (j) {
+            *j = (job){.clean = c->fn, .ctx = c->ctx};
+            enqueue(j);
+        }
+        free(c);
+    }
+    return keep;
+}
+
+void final_scan(tc_visitor *v)
+{
+    const char *kind = v->root_kind;
+    v->root_kind = "an object with a finalizer (its referents)";
+    pthread_mutex_lock(&specials_lock);
+    for (size_t i = 0; i < nbuckets; i++)
+        for (special *s = table[i]; s; s = s->next)
+            if (s->fin)
+                mark_scan_contents(v, (void *)s->obj);
+    pthread_mutex_unlock(&specials_lock);
+    v->root_kind = "the finalizer queue";
+    pthread_mutex_lock(&queue_lock);
+    for (job *j = queue_head; j; j = j->next)
+        if (j->obj)
+            tc_visit(v, (void *)j->obj);
+    pthread_mutex_unlock(&queue_lock);
+    v->root_kind = kind;
+}
+
+static void run_job(job *j)
+{
+    if (j->fin) {
+        void *obj = (void *)j->obj;
+        TC_ROOTS(obj); /* alive while its finalizer runs, whatever happens */
+        j->fin(obj, j->ctx);
+    } else {
+        j->clean(j->ctx);
+    }
+    free(j);
+    at_add(&run_total, 1);
+    at_add(&run_cycle, 1);
+}
+
+size_t tc_run_finalizers(size_t max)
+{
+    if (!thread_self_or_diag("tc_run_finalizers"))
+        return 0;
+    size_t n = 0;
+    job *j;
+    while (n < max && (j = dequeue()) != NULL) {
+        run_job(j);
+        n++;
+    }
+    return n;
+}
+
+size_t tc_finalizers_pending(void) { return (size_t)at_load(&queue_len); }
+
+/* ------------------------------------------------------ the thread */
+
+static pthread_t thread;
+static int have_thread, thread_mode;
+
+/* Wait, in a blocking region, for a job or the stop. */
+static int wait_for_work(void)
+{
+    tc_blocking_enter();
+    pthread_mutex_lock(&queue_lock);
+    while (!queue_head && !thread_stop)
+        pthread_cond_wait(&queue_cond, &queue_lock);
+    int stop = thread_stop;
+    pthread_mutex_unlock(&queue_lock);
+    tc_blocking_leave();
+    return !stop;
+}
+
+static void *finalizer_main(void *arg)
+{
+    (void)arg;
+    plat_name_thread("tc-finalizer");
+    if (tc_thread_attach() != TC_OK)
+        return NULL;
+    while (wait_for_work())
+        tc_run_finalizers(64);
+    tc_thread_detach();
+    return NULL;
+}
+
+int final_start_thread(void)
+{
+    if (thread_mode != TC_FINALIZE_THREAD || have_thread)
+        return 0;
+    pthread_mutex_lock(&queue_lock);
+    thread_stop = 0;
+    pthread_mutex_unlock(&queue_lock);
+    if (plat_thread_create(&thread, finalizer_main, NULL) != 0)
+        return TC_ENOMEM;
+    have_thread = 1;
+    return 0;
+}
+
+void final_stop_thread(void)
+{
+    if (!have_thread)
+        return;
+    /* The thread may need a pause to finish (it allocates): wait for it
+     * in a blocking region. */
+    int blocked = threads_block_if_running();
+    pthread_mutex_lock(&queue_lock);
+    thread_stop = 1;
+    pthread_cond_broadcast(&queue_cond);
+    pthread_mutex_unlock(&queue_lock);
+    pthread_join(thread, NULL);
+    have_thread = 0;
+    threads_unblock(blocked);
+}
+
+int final_start(int mode)
+{
+    thread_mode = mode;
+    return final_start_thread();
+}
+
+void final_stop(void)
+{
+    final_stop_thread();
+    if (thread_self())
+        tc_run_finalizers(SIZE_MAX);
+}
+
+void final_reset(void)
+{
+    pthread_mutex_lock(&specials_lock);
+    for (size_t i = 0; i < nbuckets; i++)
+        for (special *s = table[i], *next; s; s = next) {
+            next = s->next;
+            for (cleanup *c = s->cleanups, *cn; c; c = cn) {
+                cn = c->next;
+                free(c);
+            }
+            free(s);
+        }
+    free(table);
+    table = NULL;
+    nbuckets = nspecials = 0;
+    pthread_mutex_unlock(&specials_lock);
+    pthread_mutex_lock(&queue_lock);
+    for (job *j = queue_head, *next; j; j = next) {
+        next = j->next;
+        free(j);
+    }
+    queue_head = queue_tail = NULL;
+    at_store(&queue_len, 0);
+    pthread_mutex_unlock(&queue_lock);
+    at_store(&queued_total, 0);
+    at_store(&run_total, 0);
+    at_store(&queued_cycle, 0);
+    at_store(&run_cycle, 0);
+}
+
+void final_fork(int stage)
+{
+    plat_fork_mutex(&specials_lock, stage);
+    plat_fork_mutex(&queue_lock, stage);
+    plat_fork_cond(&queue_cond, stage);
+}
+
+uint64_t final_total_queued(void) { return at_load(&queued_total); }
+uint64_t final_total_run(void) { return at_load(&run_total); }
+
+void final_take_cycle_counts(uint64_t *queued, uint64_t *run)
+{
+    *queued = at_load(&queued_cycle);
+    *run = at_load(&run_cycle);
+    at_sub(&queued_cycle, *queued);
+    at_sub(&run_cycle, *run);
+}

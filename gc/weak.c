@@ -1,0 +1,312 @@
+/* weak.c — weak references and ephemerons; see weak.h. */
+#include "weak.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "barrier.h"
+#include "final.h"
+#include "mark.h"
+#include "options.h"
+#include "platform.h"
+#include "threads.h"
+
+int tc__weak_mode; /* WEAK_*: read inline by tc_weak_read */
+static tc_aword epoch;
+static TC_OWN_LINE tc_aword cleared_total, ephemerons_total;
+static TC_OWN_LINE tc_aword cleared_cycle, ephemerons_cycle;
+
+void weak_start_marking(void) { at_int_store_seq(&tc__weak_mode, WEAK_MARKING); }
+
+void weak_end_marking(void)
+{
+    at_add(&epoch, 1);
+    at_int_store_seq(&tc__weak_mode, WEAK_AFTER_MARK);
+}
+
+void weak_sweeping_done(void) { at_int_store_seq(&tc__weak_mode, WEAK_IDLE); }
+
+uintptr_t weak_epoch(void) { return at_load(&epoch); }
+
+static int is_marked(const tc_span *s, long idx)
+{
+    return (int)(at_load_acquire(&s->markbits[idx / 64]) >> (idx & 63) & 1);
+}
+
+int weak_target_dead(uintptr_t x)
+{
+    if (!x || (x & 15))
+        return 0; /* NULL or a tagged value */
+    tc_span *s = heap_span_of(x);
+    if (!s)
+        return heap_contains(x); /* freed memory: only a bug puts it here */
+    long idx = span_slot_index(s, x);
+    if (idx < 0)
+        return 0; /* an interior word is a value, not a reference */
+    for (;;) {
+        uintptr_t e1 = at_load_acquire(&s->sweep_epoch);
+        uintptr_t h = header_word(x);
+        if (h == 0 || (h & HEADER_DEAD))
+            return 1; /* a zombie (or a free slot: a bug) */
+        if (at_int_load(&tc__weak_mode) != WEAK_AFTER_MARK || e1 == at_load(&epoch))
+            return 0; /* its span's sweep began: it would be a zombie */
+        int marked = is_marked(s, idx);
+        if (at_load_acquire(&s->sweep_epoch) != e1)
+            continue; /* the sweep began meanwhile: look again */
+        if (marked)
+            return 0;
+        /* Unmarked: dead, unless a finalizer is about to keep it. */
+        return !((h & HEADER_SPECIAL) && final_has_finalizer((void *)x));
+    }
+}
+
+void *tc__weak_read_slow(void *target)
+{
+    switch (at_int_load(&tc__weak_mode)) {
+    case WEAK_MARKING:
+        barrier_shade(target);
+        return target;
+    case WEAK_AFTER_MARK:
+        return weak_target_dead((uintptr_t)target) ? NULL : target;
+    default:
+        return target;
+    }
+}
+
+/* Mark val as weakly referenced, so that it is never freed while a weak
+ * slot may lead to it (weak.h). */
+static void note_weak_target(void *val)
+{
+    uintptr_t p = (uintptr_t)val;
+    if (p && !(p & 15) && alloc_object_span(val))
+        at_or((tc_aword *)(p - TC_HEADER_SIZE), HEADER_WEAKREF);
+}
+
+/* verify=1: obj is a live object of `layout`, slot a word inside it. */
+static void verify_weak_store(const char *what, void *obj, void **slot, int layout)
+{
+    char buf[160];
+    tc_span *s = alloc_object_span(obj);
+    if (!s) {
+        plat_diag("verify: %s(%p, %p): obj is %s", what, obj, (void *)slot,
+                  heap_describe_address((uintptr_t)obj, buf, sizeof buf));
+        return;
+    }
+    const tc_type *t = header_type((uintptr_t)obj);
+    uintptr_t start = (uintptr_t)obj, end = start + s->slot_size - TC_HEADER_SIZE;
+    if (t->layout != layout)
+        plat_diag("verify: %s(%p): obj is a %s object, whose layout is %d, not %s", what, obj,
+                  t->name ? t->name : "?", t->layout,
+                  layout == TC_LAYOUT_WEAK ? "TC_LAYOUT_WEAK" : "TC_LAYOUT_EPHEMERON");
+    else if ((uintptr_t)slot < start || (uintptr_t)slot + sizeof(void *) > end ||
+             ((uintptr_t)slot & (sizeof(void *) - 1)))
+        plat_diag("verify: %s(%p, %p): the slot is not an aligned word inside the %s object",
+                  what, obj, (void *)slot, t->name ? t->name : "?");
+}
+
+void tc_weak_write(void *obj, void **slot, void *val)
+{
+    if (opt.verify)
+        verify_weak_store("tc_weak_write", obj, slot, TC_LAYOUT_WEAK);
+    note_weak_target(val);
+    at_store_ptr(slot, val);
+}
+
+void tc_ephemeron_set(void *eph, void *key, void *value)
+{
+    void **w = eph;
+    if (opt.verify)
+        verify_weak_store("tc_ephemeron_set", eph, &w[0], TC_LAYOUT_EPHEMERON);
+    note_weak_target(key);
+    at_store_ptr(&w[0], key);
+    tc_write(eph, &w[1], value); /* the old value is shaded while marking */
+    /* While marking, the pair is judged afresh: a marker may have filed
+     * the ephemeron under its old key. */
+    if (at_int_load(&tc__weak_mode) == WEAK_MARKING)
+        mark_rescan(eph);
+}
+
+void *tc_ephemeron_key(const void *eph) { return tc_weak_read((void *const *)eph); }
+
+void *tc_ephemeron_value(const void *eph)
+{
+    void *const *w = eph;
+    int mode = (int)at_int_load(&tc__weak_mode);
+    void *key = at_load_ptr(&w[0]), *value = at_load_ptr(&w[1]);
+    if (mode == WEAK_MARKING && value)
+        barrier_shade(value);
+    if (mode == WEAK_AFTER_MARK && weak_target_dead((uintptr_t)key))
+        return NULL;
+    return value;
+}
+
+/* ------------------------------------------------------------- sweeping */
+
+void weak_span_sweep_begins(tc_span *s)
+{
+    /* Zombies made before, mark bits cleared after (weak.h). */
+    at_fence();
+    at_store_release(&s->sweep_epoch, at_load(&epoch));
+    at_fence();
+}
+
+static int clear_if_dead(tc_aword *slot)
+{
+    uintptr_t v = at_load(slot);
+    return v && weak_target_dead(v) && at_cas(slot, v, 0);
+}
+
+void weak_clear_object(uintptr_t obj, const tc_type *t, size_t bytes)
+{
+    tc_aword *w = (tc_aword *)obj;
+    uint64_t n = 0;
+    if (t->layout == TC_LAYOUT_WEAK) {
+        for (size_t i = 0; i < bytes / sizeof(tc_aword); i++)
+            n += (uint64_t)clear_if_dead(&w[i]);
+    } else if (clear_if_dead(&w[0])) {
+        at_store(&w[1], 0); /* its key is gone: so is the entry */
+        n = 1;
+    }
+    if (n) {
+        at_add(&cleared_total, n);
+        at_add(&cleared_cycle, n);
+    }
+}
+
+/* ----------------------------------------------- the pending ephemerons */
+
+typedef struct pending {
+    uintptr_t key, eph;
+    struct pending *next;
+} pending;
+
+static pthread_mutex_t eph_lock = PTHREAD_MUTEX_INITIALIZER;
+static pending **buckets;     /* eph_lock; power-of-two count */
+static size_t nbuckets, npending;
+static TC_OWN_LINE tc_aword any_pending; /* npending != 0, polled by markers */
+
+static size_t bucket_of(uintptr_t key, size_t n)
+{
+    return (size_t)(((uint64_t)key * 0x9e3779b97f4a7c15ull) >> 20) & (n - 1);
+}
+
+/* eph_lock held: room for one more entry at a load factor of 1. */
+static int grow_locked(void)
+{
+    if (npending < nbuckets)
+        return 0;
+    size_t n = nbuckets ? nbuckets * 2 : 1024;
+    pending **nb = calloc(n, sizeof *nb);
+    if (!nb)
+        return -1;
+    for (size_t i = 0; i < nbuckets; i++)
+        for (pending *p = buckets[i], *next; p; p = next) {
+            next = p->next;
+            size_t b = bucket_of(p->key, n);
+            p->next = nb[b];
+            nb[b] = p;
+        }
+    free(buckets);
+    buckets = nb;
+    nbuckets = n;
+    return 0;
+}
+
+int weak_ephemeron_pending(uintptr_t key, uintptr_t eph)
+{
+    pending *p = malloc(sizeof *p);
+    pthread_mutex_lock(&eph_lock);
+    int ok = p && grow_locked() == 0;
+    if (ok) {
+        size_t b = bucket_of(key, nbuckets);
+        *p = (pending){key, eph, buckets[b]};
+        buckets[b] = p;
+        npending++;
+        at_store(&any_pending, 1);
+    }
+    pthread_mutex_unlock(&eph_lock);
+    if (!ok) {
+        free(p);
+        return 0; /* no memory to wait: treat the value as reachable */
+    }
+    /* A marker that marked the key before seeing the entry has left it to
+     * us (weak.h): look at the key again, after the fence. */
+    at_fence();
+    tc_span *s = heap_span_of(key);
+    long idx = s ? span_slot_index(s, key) : -1;
+    return !(idx >= 0 && is_marked(s, idx));
+}
+
+int weak_any_pending(void)
+{
+    at_fence(); /* the caller's mark bit before the flag (weak.h) */
+    return at_load(&any_pending) != 0;
+}
+
+size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&eph_lock);
+    if (nbuckets) {
+        for (pending **pp = &buckets[bucket_of(key, nbuckets)]; *pp && n < max;) {
+            pending *p = *pp;
+            if (p->key != key) {
+                pp = &p->next;
+                continue;
+            }
+            *pp = p->next;
+            out[n++] = p->eph;
+            free(p);
+            npending--;
+        }
+    }
+    pthread_mutex_unlock(&eph_lock);
+    return n;
+}
+
+void weak_fork(int stage) { plat_fork_mutex(&eph_lock, stage); }
+
+void weak_forget_pending(void)
+{
+    pthread_mutex_lock(&eph_lock);
+    for (size_t i = 0; i < nbuckets; i++)
+        for (pending *p = buckets[i], *next; p; p = next) {
+            next = p->next;
+            free(p);
+        }
+    free(buckets);
+    buckets = NULL;
+    nbuckets = npending = 0;
+    at_store(&any_pending, 0);
+    pthread_mutex_unlock(&eph_lock);
+}
+
+/* ------------------------------------------------------------- counters */
+
+void weak_note_ephemeron_scanned(void)
+{
+    at_add(&ephemerons_total, 1);
+    at_add(&ephemerons_cycle, 1);
+}
+
+uint64_t weak_total_cleared(void) { return at_load(&cleared_total); }
+uint64_t weak_total_ephemerons(void) { return at_load(&ephemerons_total); }
+
+void weak_take_cycle_counts(uint64_t *cleared, uint64_t *ephemerons)
+{
+    *cleared = at_load(&cleared_cycle);
+    *ephemerons = at_load(&ephemerons_cycle);
+    at_sub(&cleared_cycle, *cleared);
+    at_sub(&ephemerons_cycle, *ephemerons);
+}
+
+void weak_reset(void)
+{
+    weak_forget_pending();
+    at_int_store_seq(&tc__weak_mode, WEAK_IDLE);
+    at_store(&cleared_total, 0);
+    at_store(&ephemerons_total, 0);
+    at_store(&cleared_cycle, 0);
+    at_store(&ephemerons_cycle, 0);
+}
