@@ -86,6 +86,12 @@ static void verify_store(void *obj, void **slot, void *val)
         ((uintptr_t)slot & (sizeof(void *) - 1)))
         plat_diag("verify: tc_write(%p, %p, %p): the slot is not an aligned word inside "
                   "the %s object", obj, (void *)slot, val, type_name_at(start));
+    int layout = header_type(start)->layout;
+    if (layout == TC_LAYOUT_WEAK ||
+        (layout == TC_LAYOUT_EPHEMERON && (uintptr_t)slot < start + 2 * sizeof(void *)))
+        plat_diag("verify: tc_write(%p, %p, %p): a weak slot of the %s object: store it with "
+                  "%s", obj, (void *)slot, val, type_name_at(start),
+                  layout == TC_LAYOUT_WEAK ? "tc_weak_write" : "tc_ephemeron_set");
     uintptr_t v = (uintptr_t)val;
     /* Words with any of the low three bits set are tagged values. */
     if (v && !(v & 7) && heap_contains(v) && !alloc_object_span(val))

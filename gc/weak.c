@@ -120,7 +120,8 @@ void tc_ephemeron_set(void *eph, void *key, void *value)
         verify_weak_store("tc_ephemeron_set", eph, &w[0], TC_LAYOUT_EPHEMERON);
     note_weak_target(key);
     at_store_ptr(&w[0], key);
-    tc_write(eph, &w[1], value); /* the old value is shaded while marking */
+    barrier_shade(at_load_ptr(&w[1])); /* the deletion barrier, while marking */
+    at_store_ptr(&w[1], value);
     /* While marking, the pair is judged afresh: a marker may have filed
      * the ephemeron under its old key. */
     if (at_int_load(&tc__weak_mode) == WEAK_MARKING)
