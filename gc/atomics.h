@@ -64,6 +64,7 @@ static inline void at_or(volatile tc_aword *p, uintptr_t mask) { AO_or(p, mask);
 /* The public header's inline fast paths read these two ints with compiler
  * atomics; the library writes them here. */
 static inline unsigned at_int_load(const volatile int *p) { return AO_int_load((const volatile unsigned *)p); }
+static inline unsigned at_int_load_acquire(const volatile int *p) { return AO_int_load_acquire((const volatile unsigned *)p); }
 static inline void at_int_store_seq(volatile int *p, int v) { AO_int_store_full((volatile unsigned *)p, (unsigned)v); }
 static inline unsigned at_int_load_seq(const volatile int *p) { return AO_int_load_full((const volatile unsigned *)p); }
 

@@ -627,8 +627,8 @@ static void fork_locks(int stage)
     plat_fork_cond(&request_cond, stage);
     plat_fork_cond(&done_cond, stage);
     roots_fork(stage);
-    final_fork(stage);
     heap_fork(stage);
+    final_fork(stage);
     mark_fork(stage);
     weak_fork(stage);
     pacer_fork(stage);

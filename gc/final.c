@@ -32,6 +32,10 @@ typedef struct special {
 static pthread_mutex_t specials_lock = PTHREAD_MUTEX_INITIALIZER;
 static special **table;   /* specials_lock; power-of-two buckets */
 static size_t nbuckets, nspecials;
+/* This thread holds specials_lock across final_scan's scanning: a key
+ * test of the marking it does (final_has_finalizer) reads the table
+ * under that hold instead of locking again. */
+static _Thread_local int scanning_specials;
 
 static size_t bucket_of(uintptr_t obj, size_t n)
 {
@@ -47,6 +51,12 @@ static special **find_locked(uintptr_t obj)
     while (*pp && (*pp)->obj != obj)
         pp = &(*pp)->next;
     return pp;
+}
+
+static int find_has_fin_locked(uintptr_t obj)
+{
+    special **pp = find_locked(obj);
+    return pp && *pp && (*pp)->fin;
 }
 
 /* specials_lock held: obj's record, made if there is none; NULL when out
@@ -191,9 +201,10 @@ int tc_cleanup_remove(void *obj, tc_cleanup_fn fn, void *ctx)
 
 int final_has_finalizer(const void *obj)
 {
+    if (scanning_specials)
+        return find_has_fin_locked((uintptr_t)obj);
     pthread_mutex_lock(&specials_lock);
-    special **pp = find_locked((uintptr_t)obj);
-    int has = pp && *pp && (*pp)->fin;
+    int has = find_has_fin_locked((uintptr_t)obj);
     pthread_mutex_unlock(&specials_lock);
     return has;
 }
@@ -257,6 +268,9 @@ int final_on_death(uintptr_t obj)
     special **pp = find_locked(obj);
     special *s = pp ? *pp : NULL;
     if (s && s->fin) {
+        /* Marked before the finalizer leaves the table: a weak read that
+         * finds none looks at the mark next, and sees the object kept. */
+        mark_set_bit_of(obj);
         fin_job = malloc(sizeof *fin_job);
         if (fin_job) {
             *fin_job = (job){.obj = obj, .fin = s->fin, .ctx = s->fin_ctx};
@@ -289,10 +303,12 @@ void final_scan(tc_visitor *v)
     const char *kind = v->root_kind;
     v->root_kind = "an object with a finalizer (its referents)";
     pthread_mutex_lock(&specials_lock);
+    scanning_specials = 1; /* an ephemeron's key test may ask (mark.c) */
     for (size_t i = 0; i < nbuckets; i++)
         for (special *s = table[i]; s; s = s->next)
             if (s->fin)
                 mark_scan_contents(v, (void *)s->obj);
+    scanning_specials = 0;
     pthread_mutex_unlock(&specials_lock);
     v->root_kind = "the finalizer queue";
     pthread_mutex_lock(&queue_lock);

@@ -9,6 +9,7 @@
 #include "options.h"
 #include "pacer.h"
 #include "platform.h"
+#include "final.h"
 #include "weak.h"
 
 /* The global grey list and the gate; see mark.h.  grey_lock guards all
@@ -347,7 +348,9 @@ static void scan_oblet(tc_visitor *v, uintptr_t p)
 
 /* Is an ephemeron's key (a word) reachable for this visitor's kind of
  * marking?  A word that is no heap object never dies: the value is
- * strong then. */
+ * strong then.  Nor does a key with a finalizer, while it has one: if it
+ * is found unreachable it is kept for its finalizer, and weak references
+ * to it stay valid (weak.h), so its ephemerons' values must stay too. */
 static int key_reached(const tc_visitor *v, uintptr_t key)
 {
     if (!key || (key & 15))
@@ -357,7 +360,9 @@ static int key_reached(const tc_visitor *v, uintptr_t key)
     if (idx < 0)
         return 1;
     const tc_aword *bits = v->mode == VISIT_MARK ? s->markbits : s->checkbits;
-    return (int)(at_load(&bits[idx / 64]) >> (idx & 63) & 1);
+    if (at_load(&bits[idx / 64]) >> (idx & 63) & 1)
+        return 1;
+    return (header_word(key) & HEADER_SPECIAL) && final_has_finalizer((void *)key);
 }
 
 /* Checkmark's ephemerons whose key it has not reached yet: it resolves
@@ -463,6 +468,14 @@ void mark_scan_contents(tc_visitor *v, void *obj)
     }
     v->skip = NULL;
     v->current = NULL;
+}
+
+void mark_set_bit_of(uintptr_t p)
+{
+    tc_span *s = heap_span_of(p);
+    long idx = s ? span_slot_index(s, p) : -1;
+    if (idx >= 0)
+        at_or(&s->markbits[idx / 64], (uintptr_t)1 << (idx & 63));
 }
 
 void mark_rescan(void *obj)

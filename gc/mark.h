@@ -126,6 +126,9 @@ int mark_gate_is_open(void);
 void mark_set_black_allocation(int on);
 extern tc_aword mark_black_allocation;
 static inline int mark_allocating_black(void) { return at_load(&mark_black_allocation) != 0; }
+/* Set the mark bit of the object at payload address p (sweeping: an
+ * object kept for its finalizer, final.c). */
+void mark_set_bit_of(uintptr_t p);
 /* Set the mark bit of a freshly allocated slot. */
 static inline void mark_set_allocated(tc_span *s, size_t idx)
 {

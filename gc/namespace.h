@@ -87,6 +87,7 @@
 #define mark_rescan tci_mark_rescan
 #define mark_reset tci_mark_reset
 #define mark_scan_contents tci_mark_scan_contents
+#define mark_set_bit_of tci_mark_set_bit_of
 #define mark_set_black_allocation tci_mark_set_black_allocation
 #define mark_stop_workers tci_mark_stop_workers
 #define mark_take_counts tci_mark_take_counts

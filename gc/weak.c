@@ -46,24 +46,30 @@ int weak_target_dead(uintptr_t x)
         return 0; /* an interior word is a value, not a reference */
     for (;;) {
         uintptr_t e1 = at_load_acquire(&s->sweep_epoch);
-        uintptr_t h = header_word(x);
+        uintptr_t h = at_load_acquire((const tc_aword *)(x - TC_HEADER_SIZE));
         if (h == 0 || (h & HEADER_DEAD))
             return 1; /* a zombie (or a free slot: a bug) */
         if (at_int_load(&tc__weak_mode) != WEAK_AFTER_MARK || e1 == at_load(&epoch))
             return 0; /* its span's sweep began: it would be a zombie */
         int marked = is_marked(s, idx);
+        /* Unmarked with a finalizer: the sweep will keep it, so it lives.
+         * The sweeper marks such an object before it takes the finalizer
+         * off the table (under the table's lock, final.c): no finalizer
+         * found means look at the mark again. */
+        if (!marked && (h & HEADER_SPECIAL))
+            marked = final_has_finalizer((void *)x) || is_marked(s, idx);
         if (at_load_acquire(&s->sweep_epoch) != e1)
             continue; /* the sweep began meanwhile: look again */
-        if (marked)
-            return 0;
-        /* Unmarked: dead, unless a finalizer is about to keep it. */
-        return !((h & HEADER_SPECIAL) && final_has_finalizer((void *)x));
+        return !marked;
     }
 }
 
-void *tc__weak_read_slow(void *target)
+/* mode: what the reader loaded before the slot (not loaded again: the
+ * collector may have finished its sweep since, but the target was read
+ * under the mode before). */
+void *tc__weak_read_slow(void *target, int mode)
 {
-    switch (at_int_load(&tc__weak_mode)) {
+    switch (mode) {
     case WEAK_MARKING:
         barrier_shade(target);
         return target;
@@ -133,7 +139,7 @@ void *tc_ephemeron_key(const void *eph) { return tc_weak_read((void *const *)eph
 void *tc_ephemeron_value(const void *eph)
 {
     void *const *w = eph;
-    int mode = (int)at_int_load(&tc__weak_mode);
+    int mode = (int)at_int_load_acquire(&tc__weak_mode); /* before the slots */
     void *key = at_load_ptr(&w[0]), *value = at_load_ptr(&w[1]);
     if (mode == WEAK_MARKING && value)
         barrier_shade(value);
@@ -165,9 +171,14 @@ void weak_clear_object(uintptr_t obj, const tc_type *t, size_t bytes)
     if (t->layout == TC_LAYOUT_WEAK) {
         for (size_t i = 0; i < bytes / sizeof(tc_aword); i++)
             n += (uint64_t)clear_if_dead(&w[i]);
-    } else if (clear_if_dead(&w[0])) {
-        at_store(&w[1], 0); /* its key is gone: so is the entry */
-        n = 1;
+    } else {
+        /* The key is gone: so is the entry.  The value read first, and
+         * cleared only if unchanged: a racing tc_ephemeron_set wins. */
+        uintptr_t value = at_load(&w[1]);
+        if (clear_if_dead(&w[0])) {
+            at_cas(&w[1], value, 0);
+            n = 1;
+        }
     }
     if (n) {
         at_add(&cleared_total, n);

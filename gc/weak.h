@@ -29,8 +29,11 @@
  *
  * Liveness of a target x (weak_target_dead): a zombie is dead.  Otherwise,
  * in WEAK_AFTER_MARK, if x's span has not begun its sweep for this epoch,
- * x is dead iff unmarked (and no finalizer will keep it: final.h); if the
- * sweep has begun, x is live (the sweeper made it a zombie first if not).
+ * x is dead iff unmarked (and no finalizer will keep it: final.h; the
+ * sweeper marks an object it keeps for its finalizer before taking the
+ * finalizer off the table, so a reader that misses the one sees the
+ * other); if the sweep has begun, x is live (the sweeper made it a zombie
+ * first if not).
  * The sweeper sets zombies, publishes the span's sweep_epoch, and only
  * then clears mark bits (a full fence between); the reader loads the
  * epoch, the mark bit, and the epoch again, retrying if it moved.

@@ -360,7 +360,14 @@ TC_API void tc_fill_slots(void *obj, void **dst, void *val, size_t n);
  * tc_weak_read (a plain load could return a target already found dead).
  *
  * An object kept alive for its finalizer (see below) is not unreachable
- * yet: weak references to it stay valid until it is freed.
+ * yet: weak references to it stay valid until it is freed, and so do the
+ * entries of ephemerons keyed by it, value included (as in Lua, a
+ * finalizer can still find what a weak-keyed table associates with its
+ * object).  For finalization order an ephemeron's value counts as
+ * referred to by its key: a value that refers back to its key makes a
+ * cycle, so a key with a finalizer whose ephemeron's value reaches the
+ * key is never finalized while the ephemeron lives (a cleanup has no
+ * such problem).
  *
  * Ephemerons: the value of an EPHEMERON object is reachable through it
  * only if its key is reachable (from anywhere but the value itself).  A
@@ -373,7 +380,7 @@ TC_API void tc_fill_slots(void *obj, void **dst, void *val, size_t n);
  * object (NULL, a tagged integer) never dies: the value is then strong. */
 
 TC_API extern int tc__weak_mode;
-TC_API void *tc__weak_read_slow(void *target);
+TC_API void *tc__weak_read_slow(void *target, int mode);
 
 /* Load the weak slot *slot (of a WEAK object, or an ephemeron's key):
  * its target, or NULL once the target was found unreachable.  Fast path
@@ -384,7 +391,7 @@ static inline void *tc_weak_read(void *const *slot)
     void *target = TC__LOAD_RELAXED(slot);
     if (TC__LIKELY(mode == 0) || target == (void *)0)
         return target;
-    return tc__weak_read_slow(target);
+    return tc__weak_read_slow(target, mode);
 }
 
 /* Store val into the weak slot *slot of WEAK object obj (any value: a

@@ -17,6 +17,13 @@
  *                              removal; beside a finalizer they wait for it
  *   weak_to_finalizable        a weak reference to an object kept for its
  *                              finalizer stays valid until it is freed
+ *   ephemeron_finalizable_key  an ephemeron whose key is kept for its
+ *                              finalizer keeps its value too (and the key
+ *                              resurrected keeps both); once the key dies
+ *                              for good the entry is cleared
+ *   finalizable_ephemeron      an ephemeron with a finalizer, keyed by an
+ *                              object with one (scanning the one asks
+ *                              about the other: once a deadlock)
  *   shutdown_runs_queued       tc_shutdown runs what was queued
  *   finalizer_errors           bad arguments
  */
@@ -31,6 +38,7 @@
 
 static const tc_type node_type = {.name = "node", .layout = TC_LAYOUT_SLOTS};
 static const tc_type weak_type = {.name = "weak", .layout = TC_LAYOUT_WEAK};
+static const tc_type eph_type = {.name = "eph", .layout = TC_LAYOUT_EPHEMERON};
 
 typedef struct node {
     void *ref;   /* another node, or NULL */
@@ -243,6 +251,90 @@ static void sc_weak_to_finalizable(void)
     TU_CHECK(tc_weak_read(&w[0]) == NULL, "valid after its object died");
 }
 
+/* The key is unreachable but kept for its finalizer: weak references to
+ * it stay valid, so its ephemerons' values must stay too (they were once
+ * freed while the ephemeron still handed them out). */
+static void sc_ephemeron_finalizable_key(void)
+{
+    TU_REQUIRE_EQ(tc_root_add(&resurrected, 1), TC_OK);
+    void **eph = NULL;
+    node *key = NULL, *val = NULL;
+    TC_ROOTS(eph, key, val);
+    eph = tc_alloc(&eph_type, 2 * sizeof(void *));
+    key = new_node(1);
+    val = new_node(2);
+    TC_WRITE(val, ref, new_node(3)); /* what the value reaches stays too */
+    tc_ephemeron_set(eph, key, val);
+    TU_REQUIRE_EQ(tc_finalizer_set(key, put_back, NULL), TC_OK);
+    key = val = NULL;
+    collect_live();
+    node *k = tc_ephemeron_key(eph), *v = tc_ephemeron_value(eph);
+    TU_CHECK(k != NULL && TU_UNTAG(k->tag) == 1, "the key was cleared while kept for its finalizer");
+    TU_CHECK(v != NULL && TU_UNTAG(v->tag) == 2 && TU_UNTAG(((node *)v->ref)->tag) == 3,
+             "the value was lost while its key was kept for its finalizer");
+    /* Marked: the ephemeron, the value and its node (the key itself is
+     * kept by the sweep, uncounted, as in sc_runs_once). */
+    TU_CHECK(st.objects_live == 3, "%llu marked (the ephemeron, the value and its node)",
+             (unsigned long long)st.objects_live);
+    TU_CHECK(tc_run_finalizers(10) == 1 && resurrected == k, "the finalizer did not run");
+    collect_live(); /* the key reachable again (a root): the entry is whole */
+    v = tc_ephemeron_value(eph);
+    TU_CHECK(tc_ephemeron_key(eph) == k && v && TU_UNTAG(v->tag) == 2 &&
+                 TU_UNTAG(((node *)v->ref)->tag) == 3,
+             "the entry was damaged after resurrection");
+    resurrected = NULL; /* now the key dies for good: no finalizer left */
+    collect_live();
+    collect_live(); /* the zombie goes */
+    TU_CHECK(tc_ephemeron_key(eph) == NULL && tc_ephemeron_value(eph) == NULL,
+             "the entry outlived its key");
+    TU_CHECK(st.objects_live == 1, "%llu live: only the ephemeron", (unsigned long long)st.objects_live);
+    /* A key with a cleanup (a FinalizationRegistry entry) and a value that
+     * refers back to it (a WeakMap's wrapper): no cycle problem, the key
+     * dies, the entry is cleared, the cleanup runs. */
+    key = new_node(4);
+    val = new_node(5);
+    TC_WRITE(val, ref, key);
+    tc_ephemeron_set(eph, key, val);
+    TU_REQUIRE_EQ(tc_cleanup_add(key, count_cleanup, &cleaned[0]), TC_OK);
+    key = val = NULL;
+    collect_live();
+    TU_CHECK(tc_ephemeron_key(eph) == NULL && tc_ephemeron_value(eph) == NULL,
+             "an entry whose value refers to its key (with a cleanup) was kept");
+    TU_CHECK(tc_run_finalizers(10) == 1 && cleaned[0] == 1, "the cleanup did not run");
+}
+
+static int eph_finalized;
+static void note_eph(void *obj, void *ctx)
+{
+    TU_CHECK(tc_type_of(obj) == &eph_type && ctx == &eph_finalized, "not the ephemeron");
+    eph_finalized++;
+}
+
+static void sc_finalizable_ephemeron(void)
+{
+    void **eph = NULL;
+    node *key = NULL;
+    TC_ROOTS(eph, key);
+    eph = tc_alloc(&eph_type, 2 * sizeof(void *));
+    key = new_node(1);
+    tc_ephemeron_set(eph, key, new_node(2));
+    TU_REQUIRE_EQ(tc_finalizer_set(eph, note_eph, &eph_finalized), TC_OK);
+    TU_REQUIRE_EQ(tc_finalizer_set(key, record, NULL), TC_OK);
+    key = NULL;
+    /* Pause 1 scans eph's contents (it has a finalizer) and meets a key
+     * that is unmarked and special: does it have a finalizer? */
+    collect_live();
+    TU_CHECK(tc_run_finalizers(10) == 1 && nseen_now() == 1 && seen[0] == 1, "the key's");
+    TU_CHECK(eph_finalized == 0 && tc_ephemeron_value(eph) != NULL, "the entry, while its "
+             "key was kept for its finalizer");
+    collect_live();
+    collect_live();
+    TU_CHECK(tc_ephemeron_key(eph) == NULL, "the key outlived its finalizer");
+    eph = NULL;
+    collect_live();
+    TU_CHECK(tc_run_finalizers(10) == 1 && eph_finalized == 1, "the ephemeron's finalizer");
+}
+
 static int ran_at_shutdown;
 static void note_shutdown(void *obj, void *ctx)
 {
@@ -293,6 +385,8 @@ CASE(finalizer_order, sc_order, queue_config())
 CASE(finalizer_cycle, sc_cycle, queue_config())
 CASE(cleanups, sc_cleanups, queue_config())
 CASE(weak_to_finalizable, sc_weak_to_finalizable, queue_config())
+CASE(ephemeron_finalizable_key, sc_ephemeron_finalizable_key, queue_config())
+CASE(finalizable_ephemeron, sc_finalizable_ephemeron, queue_config())
 CASE(shutdown_runs_queued, sc_shutdown_runs_queued, queue_config())
 CASE(finalizer_errors, sc_errors, queue_config())
 
@@ -315,6 +409,8 @@ int main(void)
         cmocka_unit_test(finalizer_cycle),
         cmocka_unit_test(cleanups),
         cmocka_unit_test(weak_to_finalizable),
+        cmocka_unit_test(ephemeron_finalizable_key),
+        cmocka_unit_test(finalizable_ephemeron),
         cmocka_unit_test(shutdown_runs_queued),
         cmocka_unit_test(finalizer_errors),
         cmocka_unit_test(finalizers_under_stoptheworld),
