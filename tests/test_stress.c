@@ -23,6 +23,18 @@
  * a poisoned (0xdb) or header-0 object fails the walk, or an object of
  * another bag (a slot freed and reused) fails the bag id check.
  *
+ * Weak references, ephemerons and finalizers: each thread also keeps a
+ * WEAK object whose slots point at objects of its bags, and a table of
+ * ephemerons keyed by such objects, each valued with a leaf of its own;
+ * after every round, a weak slot or ephemeron whose target the walk just
+ * reached must read it (and the ephemeron's value must be intact), and a
+ * weak read must never return anything but its target or NULL.  Some new
+ * leaves get finalizers (leaves: no finalizer cycles), run by the
+ * library's finalizer thread, which checks each object intact, counts
+ * it once, and sometimes resurrects it for a while; some nodes get
+ * cleanups.  At the end every finalizer and cleanup must have run exactly
+ * once.
+ *
  * Budget: the mutators run for at least TC_STRESS_SECONDS (default 6),
  * then on until 100 cycles have completed, and the test fails only if
  * they have not by the hard maximum, TC_STRESS_MAX_SECONDS (default 20
@@ -138,12 +150,23 @@ static int is_ref(const void *p) { return p && !((uintptr_t)p & 15); }
 #define BALLAST_BAG 0         /* the bag id of ballast nodes */
 #define BALLAST_CHECK_EVERY 32 /* rounds */
 
+/* A set of addresses, open addressing, 0 = empty. */
+typedef struct pset {
+    uintptr_t *v;
+    size_t cap, n;
+} pset;
+
 typedef struct walker {
     void **stack;
     size_t n, cap;
     uintptr_t *set; /* open addressing, 0 = empty */
     size_t set_cap, set_n;
+    pset *reach;    /* if set, every object walked goes in it too */
 } walker;
+
+#define NWEAK 32
+#define NEPH 16
+#define EPH_BAG 999999 /* the bag id of ephemeron values */
 
 typedef struct mut {
     int id;
@@ -156,6 +179,13 @@ typedef struct mut {
     node **ballast;            /* a rooted local: a long list, see make_ballast */
     uint64_t ops, ops_marking, rounds, checked, exchanges, big_vecs;
     walker w;
+    void ***weak;              /* a rooted local: a WEAK object of NWEAK slots */
+    void *weak_target[NWEAK];  /* what each slot was last given (not a root) */
+    vec **ephs;                /* a rooted local: NEPH ephemerons */
+    void *eph_key[NEPH];       /* their keys (not roots) */
+    uint64_t eph_serial[NEPH]; /* their values' serials */
+    pset reach;                /* what the round's walk reached */
+    uint64_t weak_checked, weak_cleared_seen;
 } mut;
 
 static uint64_t rnd(mut *m)
@@ -379,9 +409,12 @@ static void op_from_root(mut *m, int k)
     m->loc[k] = NULL;
 }
 
+static void maybe_special(mut *m, void *obj);
+
 static void op_new(mut *m, int b)
 {
     *m->fresh = new_object(m, m->bag_ids[b]);
+    maybe_special(m, *m->fresh);
     void *bag = (*m->table)->refs[b];
     size_t n;
     void **slots = ref_slots(*m->fresh, &n);
@@ -439,6 +472,139 @@ static void op_garbage(mut *m)
     }
 }
 
+/* ------------------------------------- weak references, finalizers */
+
+static int pset_add(pset *s, uintptr_t p);
+static int pset_has(const pset *s, uintptr_t p);
+static const char *check_leaf(leaf *l, uint64_t bag);
+
+static const tc_type weak_type = {.name = "stress_weak", .layout = TC_LAYOUT_WEAK};
+static const tc_type eph_type = {.name = "stress_eph", .layout = TC_LAYOUT_EPHEMERON};
+
+/* An object's serial (every kind has one), to tell a target from a new
+ * object at the same address. */
+static uint64_t serial_of(void *p)
+{
+    const tc_type *t = tc_type_of(p);
+    if (t == &node_type)
+        return TU_UNTAG(((node *)p)->serial);
+    if (t == &tnode_type)
+        return ((tnode *)p)->serial;
+    if (t == &leaf_type)
+        return ((leaf *)p)->serial;
+    if (t == &vec_type)
+        return TU_UNTAG(((vec *)p)->serial);
+    return 0;
+}
+
+/* Finalizers and cleanups: each may run once (fin_lock). */
+static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
+static pset fin_done, clean_done;
+static uint64_t fin_registered, clean_registered, fin_double, fin_damaged;
+static void *resurrect[4]; /* a registered root: finalized leaves, alive a while */
+static unsigned resurrect_next;
+
+static void fin_leaf(void *obj, void *ctx)
+{
+    (void)ctx;
+    leaf *l = obj;
+    const char *bad = check_leaf(l, l->bag);
+    pthread_mutex_lock(&fin_lock);
+    fin_damaged += bad != NULL;
+    fin_double += (uint64_t)pset_add(&fin_done, l->serial);
+    /* Every fourth resurrected: alive until four more have been. */
+    if (l->serial % 4 == 0)
+        resurrect[resurrect_next++ % 4] = obj;
+    pthread_mutex_unlock(&fin_lock);
+}
+
+static void clean_node(void *ctx)
+{
+    pthread_mutex_lock(&fin_lock);
+    fin_double += (uint64_t)pset_add(&clean_done, (uintptr_t)ctx);
+    pthread_mutex_unlock(&fin_lock);
+}
+
+/* A new object may get a finalizer (leaves: they refer to nothing, so
+ * there are no finalizer cycles) or a cleanup (nodes). */
+static void maybe_special(mut *m, void *obj)
+{
+    if (rnd(m) % 16)
+        return;
+    const tc_type *t = tc_type_of(obj);
+    if (t == &leaf_type && tc_finalizer_set(obj, fin_leaf, NULL) == TC_OK)
+        __atomic_add_fetch(&fin_registered, 1, __ATOMIC_RELAXED);
+    else if (t == &node_type &&
+             tc_cleanup_add(obj, clean_node, (void *)(uintptr_t)serial_of(obj)) == TC_OK)
+        __atomic_add_fetch(&clean_registered, 1, __ATOMIC_RELAXED);
+}
+
+/* Point a weak slot, or an ephemeron (with a new leaf as its value), at
+ * an object of the bag. */
+static void op_weak(mut *m, void *bag)
+{
+    void *target = walk(m, bag, (int)(rnd(m) % 6));
+    if (rnd(m) & 1) {
+        int i = (int)(rnd(m) % NWEAK);
+        tc_weak_write(*m->weak, &(*m->weak)[i], target);
+        m->weak_target[i] = target;
+        return;
+    }
+    int j = (int)(rnd(m) % NEPH);
+    *m->fresh = new_leaf(m, EPH_BAG);
+    tc_ephemeron_set((*m->ephs)->refs[j], target, *m->fresh);
+    m->eph_key[j] = target;
+    m->eph_serial[j] = ((leaf *)*m->fresh)->serial;
+    *m->fresh = NULL;
+}
+
+/* Is want (a target recorded earlier) an object the round's walk reached,
+ * and still the same object? */
+static int still_reached(mut *m, void *want, uint64_t serial)
+{
+    return want && pset_has(&m->reach, (uintptr_t)want) && serial_of(want) == serial;
+}
+
+static uint64_t weak_serial[NMUT][NWEAK], eph_key_serial[NMUT][NEPH];
+
+static void check_weak(mut *m)
+{
+    uint64_t *ws = weak_serial[m->id - 1], *ks = eph_key_serial[m->id - 1];
+    for (int i = 0; i < NWEAK; i++) {
+        void *t = tc_weak_read(&(*m->weak)[i]), *want = m->weak_target[i];
+        TU_CHECK(!t || t == want, "thread %d: weak slot %d reads %p, not its target %p", m->id,
+                 i, t, want);
+        if (want && t == want && pset_has(&m->reach, (uintptr_t)want))
+            ws[i] = serial_of(want); /* learn it while it is surely the target */
+        if (still_reached(m, want, ws[i])) {
+            TU_CHECK(t == want, "thread %d: weak slot %d lost its target %p, which is reachable",
+                     m->id, i, want);
+            m->weak_checked++;
+        }
+        if (!t && want) {
+            m->weak_target[i] = NULL;
+            m->weak_cleared_seen++;
+        }
+    }
+    for (int j = 0; j < NEPH; j++) {
+        void *e = (*m->ephs)->refs[j], *want = m->eph_key[j];
+        void *k = tc_ephemeron_key(e);
+        TU_CHECK(!k || k == want, "thread %d: ephemeron %d's key %p, not %p", m->id, j, k, want);
+        if (want && k == want && pset_has(&m->reach, (uintptr_t)want))
+            ks[j] = serial_of(want);
+        if (still_reached(m, want, ks[j])) {
+            leaf *v = tc_ephemeron_value(e);
+            TU_CHECK(k == want, "thread %d: ephemeron %d lost its reachable key", m->id, j);
+            TU_CHECK(v && !check_leaf(v, EPH_BAG) && v->serial == m->eph_serial[j],
+                     "thread %d: ephemeron %d's value is lost or damaged (%p)", m->id, j,
+                     (void *)v);
+            m->weak_checked++;
+        }
+        if (!k && want)
+            m->eph_key[j] = NULL;
+    }
+}
+
 static void one_op(mut *m)
 {
     int b = random_bag(m);
@@ -455,14 +621,58 @@ static void one_op(mut *m)
         op_from_root(m, (int)(rnd(m) % NLOC));
     else if (r < 92)
         op_new(m, b);
-    else
+    else if (r < 96)
         op_slots(m, (*m->table)->refs[b]);
+    else
+        op_weak(m, (*m->table)->refs[b]);
     tc_safepoint();
     m->ops++;
     m->ops_marking += collector_phase() == PHASE_MARK;
 }
 
 /* ------------------------------------------------------------ verification */
+
+static uint64_t mix(uint64_t bag, uint64_t serial);
+
+/* Add p; returns 1 if it was there already. */
+static int pset_add(pset *s, uintptr_t p)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        pset old = *s;
+        s->cap = old.cap ? 2 * old.cap : 1024;
+        s->v = calloc(s->cap, sizeof *s->v);
+        s->n = 0;
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.v[i])
+                pset_add(s, old.v[i]);
+        free(old.v);
+    }
+    size_t mask = s->cap - 1, i = (size_t)(mix(0, p) & mask);
+    for (; s->v[i]; i = (i + 1) & mask)
+        if (s->v[i] == p)
+            return 1;
+    s->v[i] = p;
+    s->n++;
+    return 0;
+}
+
+static int pset_has(const pset *s, uintptr_t p)
+{
+    if (!s->cap)
+        return 0;
+    size_t mask = s->cap - 1, i = (size_t)(mix(0, p) & mask);
+    for (; s->v[i]; i = (i + 1) & mask)
+        if (s->v[i] == p)
+            return 1;
+    return 0;
+}
+
+static void pset_clear(pset *s)
+{
+    if (s->v)
+        memset(s->v, 0, s->cap * sizeof *s->v);
+    s->n = 0;
+}
 
 static int seen_before(walker *w, void *p)
 {
@@ -580,6 +790,8 @@ static size_t verify_from(walker *w, void *root, uint64_t bag, const char *who, 
         if (seen_before(w, p))
             continue;
         count++;
+        if (w->reach)
+            pset_add(w->reach, (uintptr_t)p);
         const char *bad = check_object(w, p, bag);
         if (bad) {
             TU_CHECK(!bad, "thread %d, %s (bag %llu): object %p: %s", thread, who,
@@ -607,8 +819,12 @@ static void add_checked(mut *m, size_t n)
 
 /* Everything the thread reaches; the ballast (which no operation
  * touches) only every BALLAST_CHECK_EVERY rounds and at the end. */
+static void check_weak(mut *m);
+
 static void verify_graph(mut *m, int with_ballast)
 {
+    pset_clear(&m->reach);
+    m->w.reach = &m->reach;
     if (with_ballast) {
         size_t n = verify_from(&m->w, *m->ballast, BALLAST_BAG, "ballast", m->id);
         TU_CHECK(n == BALLAST_N, "thread %d: ballast has %zu nodes", m->id, n);
@@ -627,6 +843,8 @@ static void verify_graph(mut *m, int with_ballast)
         if (m->loc[k])
             add_checked(m, verify_from(&m->w, m->loc[k], m->bag_ids[m->loc_slot[k]],
                                        "TC_ROOTS local", m->id));
+    m->w.reach = NULL;
+    check_weak(m);
 }
 
 /* ------------------------------------------------------------- the mailbox */
@@ -702,11 +920,19 @@ static void build_bag(mut *m, int b, uint64_t id)
 
 static void mutate(mut *m)
 {
-    vec *table = NULL;
+    vec *table = NULL, *ephs = NULL;
     void *loc[NLOC] = {0};
     void *fresh = NULL;
+    void **weak = NULL;
     node *ballast = NULL;
     TC_ROOTS(table, fresh, ballast, loc[0], loc[1], loc[2], loc[3], loc[4], loc[5]);
+    TC_ROOTS(weak, ephs);
+    weak = tc_alloc(&weak_type, NWEAK * sizeof(void *));
+    ephs = new_vec(m, 0, NEPH);
+    for (int j = 0; j < NEPH; j++)
+        tc_write(ephs, &ephs->refs[j], tc_alloc(&eph_type, 2 * sizeof(void *)));
+    m->weak = &weak;
+    m->ephs = &ephs;
     m->table = &table;
     m->ballast = &ballast;
     make_ballast(m);
@@ -742,6 +968,7 @@ static void *mutator_main(void *arg)
     tc_thread_detach();
     free(m->w.stack);
     free(m->w.set);
+    free(m->reach.v);
     return NULL;
 }
 
@@ -858,6 +1085,34 @@ static uint64_t cycles_so_far(void)
     return n;
 }
 
+/* Everything is unreachable now: collect until every finalizer and
+ * cleanup has been queued and run (the finalizer thread runs them), drop
+ * the resurrected leaves, and check each ran exactly once. */
+static void drain_finalizers(void)
+{
+    uint64_t deadline = tu_now_ns() + 60000000000ull;
+    for (int rounds = 0;; rounds++) {
+        pthread_mutex_lock(&fin_lock);
+        for (int i = 0; i < 4; i++)
+            resurrect[i] = NULL;
+        int done = fin_done.n == fin_registered && clean_done.n == clean_registered;
+        pthread_mutex_unlock(&fin_lock);
+        if (done && tc_finalizers_pending() == 0 && rounds > 2)
+            break;
+        TU_REQUIRE(tu_now_ns() < deadline, "finalizers: %zu of %llu ran, cleanups %zu of %llu",
+                   fin_done.n, (unsigned long long)fin_registered, clean_done.n,
+                   (unsigned long long)clean_registered);
+        tc_collect();
+        tu_sleep_blocking(2);
+    }
+    tc_collect();
+    tc_collect();
+    printf("stress: %llu finalizers and %llu cleanups ran once each\n",
+           (unsigned long long)fin_registered, (unsigned long long)clean_registered);
+    TU_CHECK(fin_double == 0 && fin_damaged == 0, "finalizers: %llu ran twice, %llu saw a "
+             "damaged object", (unsigned long long)fin_double, (unsigned long long)fin_damaged);
+}
+
 /* The bags left in the mailbox are the main thread's to check, then drop. */
 static void check_and_empty_mailbox(void)
 {
@@ -897,6 +1152,16 @@ static void report(double seconds)
            (unsigned long long)ops, (unsigned long long)marking, (unsigned long long)rounds, (unsigned long long)checked,
            (unsigned long long)exchanges, (unsigned long long)big,
            (unsigned long long)collects);
+    uint64_t weak_checked = 0, cleared_seen = 0;
+    for (int i = 0; i < NMUT; i++) {
+        weak_checked += muts[i].weak_checked;
+        cleared_seen += muts[i].weak_cleared_seen;
+    }
+    printf("stress: %llu reachable weak targets and ephemerons checked, %llu weak slots seen "
+           "cleared; %llu slots cleared, %llu ephemerons processed, %llu finalizers queued\n",
+           (unsigned long long)weak_checked, (unsigned long long)cleared_seen,
+           (unsigned long long)st.weak_cleared, (unsigned long long)st.ephemerons,
+           (unsigned long long)st.finalizers_queued);
     pthread_mutex_unlock(&cb_lock);
 }
 
@@ -955,6 +1220,7 @@ static void sc_stress(void)
     uint64_t base = base_seed();
     tc_set_cycle_callback(on_cycle, NULL);
     TU_REQUIRE_EQ(tc_root_add(mailbox, MAIL_N), TC_OK);
+    TU_REQUIRE_EQ(tc_root_add(resurrect, 4), TC_OK);
     pthread_barrier_init(&start_barrier, NULL, NMUT);
     printf("stress: TC_STRESS_SEED=%llu (mutator seeds", (unsigned long long)base);
     for (int i = 0; i < NMUT; i++)
@@ -976,7 +1242,7 @@ static void sc_stress(void)
     tc_blocking_leave();
     pthread_barrier_destroy(&start_barrier);
     check_and_empty_mailbox();
-    tc_collect();
+    drain_finalizers();
     tc_read_stats(&st);
     report(elapsed);
     if (soak) {
