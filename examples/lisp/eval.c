@@ -162,6 +162,8 @@ static const char *procedure_name(value f)
 {
     if (kind_of(f) == K_PRIMITIVE)
         return as_prim(f)->name;
+    if (kind_of(f) == K_GUARDIAN)
+        return "guardian";
     value name = as_closure(f)->name;
     return is_symbol(name) ? symbol_name(name) : "#<procedure>";
 }
@@ -245,6 +247,9 @@ value apply_proc(value f, int argc)
         r = eval_sequence(as_closure(f)->body, e);
         break;
     }
+    case K_GUARDIAN:
+        r = guardian_call(f, &m->stack[first], argc);
+        break;
     default:
         value_error(f, "not a procedure: ");
     }
@@ -495,6 +500,9 @@ static value eval_operand(value x, value env)
 
 static int ev_application(vm *m, size_t base, value *result)
 {
+    /* A safe point for finalizers (lisp.h): X and ENV are rooted, nothing
+     * else is held, and every loop passes here (loops are calls). */
+    run_pending_finalizers();
     size_t fpos = vpush(eval_operand(car(X), ENV));
     int argc = 0;
     value a = cdr(X);
@@ -512,6 +520,9 @@ static int ev_application(vm *m, size_t base, value *result)
         X = as_closure(f)->body; /* rooted from here on by X */
         eval_body_prefix(m, base);
         return TAIL; /* the call itself: no C recursion */
+    case K_GUARDIAN:
+        *result = guardian_call(f, &m->stack[fpos + 1], argc);
+        return DONE;
     default:
         value_error(f, "not a procedure: ");
     }

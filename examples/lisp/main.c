@@ -77,7 +77,14 @@ static int run(FILE *in, int script)
 static void *interp_main(void *arg)
 {
     options *o = arg;
-    int err = tc_init(NULL); /* this thread is now an attached mutator */
+    /* Finalizers (guardians) run at the interpreter's safe points, not on
+     * a thread of tricolor's (lisp.h): so (g) sees what (gc) found, and a
+     * finalizer never runs beside the code it may race with.  Everything
+     * else, and TRICOLOR_FINALIZERS if set, is the environment's. */
+    tc_config cfg = TC_CONFIG_INIT;
+    if (!getenv("TRICOLOR_FINALIZERS"))
+        cfg.finalizers = TC_FINALIZE_QUEUE;
+    int err = tc_init(&cfg); /* this thread is now an attached mutator */
     if (err != TC_OK) {
         fprintf(stderr, "lisp: tc_init: %s\n", tc_strerror(err));
         o->status = 1;
@@ -88,6 +95,8 @@ static void *interp_main(void *arg)
     eval_init();
     prims_init();
     threads_init();
+    weak_init();
+    guardians_init();
     o->status = run(o->in, o->script);
     if (threads_running()) {
         /* Threads still attached would lose the heap under them in
@@ -96,7 +105,8 @@ static void *interp_main(void *arg)
         exit(o->status);
     }
     vm_destroy();
-    tc_shutdown();
+    tc_shutdown(); /* runs the finalizers still queued */
+    guardians_free();
     return NULL;
 }
 

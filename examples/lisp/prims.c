@@ -592,11 +592,14 @@ static value prim_exit(value *args, int argc)
 
 /* ---------------------------------------------------------------- collector */
 
+/* (gc): a full collection, then the finalizers it queued (lisp.h), so
+ * that guardians hold what it found unreachable when (gc) returns. */
 static value prim_gc(value *args, int argc)
 {
     (void)args;
     (void)argc;
     tc_collect();
+    tc_run_finalizers(SIZE_MAX);
     return UNSPECIFIED;
 }
 

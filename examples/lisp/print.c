@@ -67,6 +67,8 @@ static void print_procedure(strbuf *b, value v)
 {
     if (kind_of(v) == K_PRIMITIVE) {
         sb_printf(b, "#<primitive %s>", as_prim(v)->name);
+    } else if (kind_of(v) == K_GUARDIAN) {
+        sb_puts(b, "#<guardian>", 11);
     } else if (is_symbol(as_closure(v)->name)) {
         sb_printf(b, "#<procedure %s>", symbol_name(as_closure(v)->name));
     } else {
@@ -106,9 +108,11 @@ static void print_rec(strbuf *b, value v, int write, size_t limit, unsigned dept
     case K_STRING: print_string(b, as_string(v), write); break;
     case K_VECTOR: print_vector(b, as_vector(v), write, limit, depth); break;
     case K_CLOSURE:
-    case K_PRIMITIVE: print_procedure(b, v); break;
+    case K_PRIMITIVE:
+    case K_GUARDIAN: print_procedure(b, v); break;
     case K_CHANNEL: sb_puts(b, "#<channel>", 10); break;
     case K_THREAD: sb_puts(b, "#<thread>", 9); break;
+    case K_WEAK_TABLE: sb_puts(b, "#<weak-table>", 13); break;
     case K_ENV: sb_puts(b, "#<environment>", 14); break;
     default: print_immediate(b, v);
     }

@@ -38,7 +38,7 @@ const tc_type thread_type = {.name = "thread", .layout = TC_LAYOUT_LEAF};
 /* Allocate and stamp the header.  The object is zeroed and nothing else
  * can see it yet, so the header (an odd word, never a reference) is a
  * plain store; every later store into it goes through the barrier. */
-static void *alloc_object(const tc_type *type, size_t size, enum kind k)
+void *alloc_object(const tc_type *type, size_t size, enum kind k)
 {
     object *o = tc_alloc(type, size);
     o->header = HEADER(k);

@@ -55,7 +55,9 @@ static inline intptr_t fixnum_of(value v) { return (intptr_t)v >> 1; }
 /* ------------------------------------------------------------ heap objects */
 
 enum kind {
-    K_PAIR, K_SYMBOL, K_STRING, K_VECTOR, K_CLOSURE, K_PRIMITIVE, K_ENV, K_CHANNEL, K_THREAD
+    K_PAIR, K_SYMBOL, K_STRING, K_VECTOR, K_CLOSURE, K_PRIMITIVE, K_ENV, K_CHANNEL, K_THREAD,
+    K_WEAK_TABLE, /* weak.c */
+    K_GUARDIAN    /* guardian.c; applicable, like a procedure */
 };
 
 #define HEADER(kind) (((uintptr_t)(kind) << 1) | 1)
@@ -156,7 +158,7 @@ static inline int is_string(value v) { return kind_of(v) == K_STRING; }
 static inline int is_vector(value v) { return kind_of(v) == K_VECTOR; }
 static inline int is_procedure(value v)
 {
-    return kind_of(v) == K_CLOSURE || kind_of(v) == K_PRIMITIVE;
+    return kind_of(v) == K_CLOSURE || kind_of(v) == K_PRIMITIVE || kind_of(v) == K_GUARDIAN;
 }
 
 static inline value car(value p) { return ((pair_obj *)p)->car; }
@@ -180,6 +182,10 @@ static inline env_obj *as_env(value v) { return v; }
 static inline channel_obj *as_channel(value v) { return v; }
 
 /* ----------------------------------------------------------- constructors */
+
+/* Allocate an object of `kind` and stamp its header (the rest is zero).
+ * For constructors of other modules (weak.c, guardian.c). */
+void *alloc_object(const tc_type *type, size_t size, enum kind k);
 
 /* Each constructor keeps its own value arguments on the value stack while
  * it allocates (tc_alloc may run a collection), so callers only need to
