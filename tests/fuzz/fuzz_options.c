@@ -11,9 +11,9 @@
  *      accepted value is in range (count 0..1024, percent >= 0 or
  *      TC_GC_OFF, bytes > 0, scavenge a TC_SCAVENGE_*) and survives a
  *      round trip through its canonical spelling.
- *   2. The first seven fields become TRICOLOR_GC_PERCENT, _MEMORY_LIMIT,
- *      _TRACE, _MARK_WORKERS, _IDLE_WORKERS, _SCAVENGE and _DEBUG (a
- *      variable with no field is unset); options_resolve(NULL) must
+ *   2. The first eight fields become TRICOLOR_GC_PERCENT, _MEMORY_LIMIT,
+ *      _TRACE, _MARK_WORKERS, _IDLE_WORKERS, _SCAVENGE, _DEBUG and
+ *      _FINALIZERS (a variable with no field is unset); options_resolve(NULL) must
  *      succeed whatever they say (bad values only warn), and every field
  *      of `opt` must be what the model says: the parsed value, or the
  *      default after a warning.
@@ -182,8 +182,21 @@ static int model_scavenge(const char *s, int *out)
     return 0;
 }
 
-/* TRICOLOR_DEBUG: comma-separated name=0|1; anything else in an item is
- * skipped with a warning; a value of 256 bytes or more is ignored whole. */
+static int model_finalizers(const char *s, int *out)
+{
+    if (!strcasecmp(s, "thread"))
+        *out = TC_FINALIZE_THREAD;
+    else if (!strcasecmp(s, "queue"))
+        *out = TC_FINALIZE_QUEUE;
+    else
+        return -1;
+    return 0;
+}
+
+/* TRICOLOR_DEBUG: comma-separated name=0|1 or stress=N (0 to a billion);
+ * anything else in an item is skipped with a warning; a value of 256
+ * bytes or more is ignored whole.  (Stress implies checkmark:
+ * model_stress_implies.) */
 static void model_debug(const char *s, tc_options *o)
 {
     size_t len = strlen(s);
@@ -198,7 +211,11 @@ static void model_debug(const char *s, tc_options *o)
             memcpy(item, p, n);
             item[n] = 0;
             char *eq = strchr(item, '=');
-            if (eq && (!strcmp(eq + 1, "0") || !strcmp(eq + 1, "1"))) {
+            long long count;
+            if (!strncmp(item, "stress=", 7)) {
+                if (model_int(item + 7, 0, 1000000000, &count) == 0)
+                    o->stress = (int)count;
+            } else if (eq && (!strcmp(eq + 1, "0") || !strcmp(eq + 1, "1"))) {
                 int v = eq[1] - '0';
                 *eq = 0;
                 if (!strcmp(item, "verify"))
@@ -276,6 +293,12 @@ static void check_parsers(const char *s)
         CHECK(got == want && got >= TC_SCAVENGE_OFF && got <= TC_SCAVENGE_FREE,
               "options_parse_scavenge(\"%s\") -> %d", s, got);
 
+    rc = options_parse_finalizers(s, &got);
+    mrc = model_finalizers(s, &want);
+    CHECK(rc == mrc, "options_parse_finalizers(\"%s\") = %d, model says %d", s, rc, mrc);
+    if (rc == 0)
+        CHECK(got == want, "options_parse_finalizers(\"%s\") -> %d", s, got);
+
     /* Garbage in the output variable must not matter, and a rejected
      * value leaves it alone. */
     got = 12345;
@@ -285,11 +308,11 @@ static void check_parsers(const char *s)
 
 /* ------------------------------------------------- 2. the environment */
 
-enum { V_PERCENT, V_LIMIT, V_TRACE, V_WORKERS, V_IDLE, V_SCAVENGE, V_DEBUG, NVARS };
+enum { V_PERCENT, V_LIMIT, V_TRACE, V_WORKERS, V_IDLE, V_SCAVENGE, V_DEBUG, V_FINALIZERS, NVARS };
 static const char *const var_names[NVARS] = {
     "TRICOLOR_GC_PERCENT",   "TRICOLOR_MEMORY_LIMIT", "TRICOLOR_TRACE",
     "TRICOLOR_MARK_WORKERS", "TRICOLOR_IDLE_WORKERS", "TRICOLOR_SCAVENGE",
-    "TRICOLOR_DEBUG",
+    "TRICOLOR_DEBUG",        "TRICOLOR_FINALIZERS",
 };
 
 static tc_options defaults; /* options_resolve(NULL) with no TRICOLOR_* set */
@@ -344,6 +367,8 @@ static tc_options model_env(const char *const v[NVARS])
         o.scavenge = i;
     if (v[V_DEBUG])
         model_debug(v[V_DEBUG], &o);
+    if (v[V_FINALIZERS] && model_finalizers(v[V_FINALIZERS], &i) == 0)
+        o.finalizers = i;
     return o;
 }
 
@@ -365,6 +390,16 @@ static void check_opt_equals(const tc_options *want, const char *what)
           "%s: debug flags %d%d%d%d, want %d%d%d%d", what, opt.verify, opt.checkmark,
           opt.poison, opt.stoptheworld, want->verify, want->checkmark, want->poison,
           want->stoptheworld);
+    CHECK(opt.stress == want->stress, "%s: stress %d, want %d", what, opt.stress, want->stress);
+    CHECK(opt.finalizers == want->finalizers, "%s: finalizers %d, want %d", what,
+          opt.finalizers, want->finalizers);
+}
+
+/* The stress mode turns checkmark on, whoever asked for it. */
+static void model_stress_implies(tc_options *o)
+{
+    if (o->stress)
+        o->checkmark = 1;
 }
 
 /* Whatever the environment says, the result is a usable configuration. */
@@ -381,6 +416,10 @@ static void check_opt_sane(const char *what)
           opt.idle_workers);
     CHECK(opt.scavenge >= TC_SCAVENGE_OFF && opt.scavenge <= TC_SCAVENGE_FREE,
           "%s: scavenge %d", what, opt.scavenge);
+    CHECK(opt.stress >= 0 && opt.stress <= 1000000000, "%s: stress %d", what, opt.stress);
+    CHECK(!opt.stress || opt.checkmark, "%s: stress without checkmark", what);
+    CHECK(opt.finalizers == TC_FINALIZE_THREAD || opt.finalizers == TC_FINALIZE_QUEUE,
+          "%s: finalizers %d", what, opt.finalizers);
     CHECK((opt.verify | opt.checkmark | opt.poison | opt.stoptheworld) >= 0 &&
               (opt.verify | opt.checkmark | opt.poison | opt.stoptheworld) <= 1,
           "%s: debug flags not 0/1", what);
@@ -390,6 +429,8 @@ static void check_opt_sane(const char *what)
 
 #define MAGIC_V1 0x74726963u
 #define MAGIC_V2 0x74726332u
+#define MAGIC_V3 0x74726333u
+#define MAGIC_V4 0x74726334u
 
 /* Bytes of the input, consumed from the end (the fields come from the
  * front); 0 once exhausted. */
@@ -449,7 +490,12 @@ static void check_config(bytes_src *b, const tc_options *env_model)
 {
     tc_config c = TC_CONFIG_INIT;
     uint32_t m = take(b, 1);
-    c.magic = m < 0xa0 ? TC_CONFIG_MAGIC : m < 0xc8 ? MAGIC_V2 : m < 0xf0 ? MAGIC_V1 : take(b, 4);
+    c.magic = m < 0x70   ? TC_CONFIG_MAGIC
+              : m < 0x90 ? MAGIC_V4
+              : m < 0xb0 ? MAGIC_V3
+              : m < 0xc8 ? MAGIC_V2
+              : m < 0xf0 ? MAGIC_V1
+                         : take(b, 4);
     c.gc_percent = pick_int(b);
     c.memory_limit = pick_i64(b);
     c.trace = pick_int(b);
@@ -460,10 +506,19 @@ static void check_config(bytes_src *b, const tc_options *env_model)
     c.debug_stoptheworld = pick_int(b);
     c.scavenge = pick_int(b);
     c.idle_workers = pick_int(b);
+    c.debug_stress = pick_int(b);
+    c.finalizers = pick_int(b);
+    /* The layout's version (0: a bogus magic), as options.c numbers them. */
+    int version = c.magic == MAGIC_V1          ? 1
+                  : c.magic == MAGIC_V2        ? 2
+                  : c.magic == MAGIC_V3        ? 3
+                  : c.magic == MAGIC_V4        ? 4
+                  : c.magic == TC_CONFIG_MAGIC ? 5
+                                               : 0;
 
     tc_options want = *env_model;
     int bad = 0;
-    if (c.magic != TC_CONFIG_MAGIC && c.magic != MAGIC_V2 && c.magic != MAGIC_V1) {
+    if (!version) {
         bad = 1;
     } else {
         bad |= model_take(c.gc_percent, TC_GC_OFF, INT_MAX, &want.gc_percent);
@@ -473,10 +528,16 @@ static void check_config(bytes_src *b, const tc_options *env_model)
         bad |= model_take(c.debug_checkmark, 0, 1, &want.checkmark);
         bad |= model_take(c.debug_poison, 0, 1, &want.poison);
         bad |= model_take(c.debug_stoptheworld, 0, 1, &want.stoptheworld);
-        if (c.magic != MAGIC_V1) /* older layouts lack the later fields */
+        /* Older layouts lack the later fields. */
+        if (version >= 2)
             bad |= model_take(c.scavenge, TC_SCAVENGE_OFF, TC_SCAVENGE_FREE, &want.scavenge);
-        if (c.magic == TC_CONFIG_MAGIC)
+        if (version >= 3)
             bad |= model_take(c.idle_workers, 0, 1024, &want.idle_workers);
+        if (version >= 4)
+            bad |= model_take(c.debug_stress, 0, 1000000000, &want.stress);
+        if (version >= 5)
+            bad |= model_take(c.finalizers, TC_FINALIZE_THREAD, TC_FINALIZE_QUEUE,
+                              &want.finalizers);
         if (c.memory_limit != TC_UNSET) {
             if (c.memory_limit <= 0)
                 bad = 1;
@@ -493,6 +554,7 @@ static void check_config(bytes_src *b, const tc_options *env_model)
         CHECK(memcmp(&before, &opt, sizeof opt) == 0, "a failed options_resolve changed opt");
     } else {
         CHECK(rc == 0, "options_resolve(cfg) = %d for a good config (magic %#x)", rc, c.magic);
+        model_stress_implies(&want);
         check_opt_sane("options_resolve(cfg)");
         check_opt_equals(&want, "options_resolve(cfg)");
     }
@@ -564,11 +626,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     use_env(vals);
     tc_options want = model_env(vals);
     int rc = resolve_in_env(NULL);
+    tc_options env_want = want; /* before stress's checkmark: the config may unset stress */
+    model_stress_implies(&want);
     CHECK(rc == 0, "options_resolve(NULL) = %d: bad environment values must only warn", rc);
     check_opt_sane("options_resolve(NULL)");
     check_opt_equals(&want, "options_resolve(NULL)");
 
     bytes_src b = {data, size};
-    check_config(&b, &want);
+    check_config(&b, &env_want);
     return 0;
 }
