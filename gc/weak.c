@@ -140,7 +140,10 @@ void *tc_ephemeron_value(const void *eph)
 {
     void *const *w = eph;
     int mode = (int)at_int_load_acquire(&tc__weak_mode); /* before the slots */
-    void *key = at_load_ptr(&w[0]), *value = at_load_ptr(&w[1]);
+    /* The key before the value, with acquire: the sweeper clears the
+     * value before the key (weak_clear_object). */
+    void *key = at_load_ptr_acquire(&w[0]);
+    void *value = at_load_ptr(&w[1]);
     if (mode == WEAK_MARKING && value)
         barrier_shade(value);
     if (mode == WEAK_AFTER_MARK && weak_target_dead((uintptr_t)key))
@@ -172,13 +175,14 @@ void weak_clear_object(uintptr_t obj, const tc_type *t, size_t bytes)
         for (size_t i = 0; i < bytes / sizeof(tc_aword); i++)
             n += (uint64_t)clear_if_dead(&w[i]);
     } else {
-        /* The key is gone: so is the entry.  The value read first, and
-         * cleared only if unchanged: a racing tc_ephemeron_set wins. */
-        uintptr_t value = at_load(&w[1]);
-        if (clear_if_dead(&w[0])) {
-            at_cas(&w[1], value, 0);
+        /* The key is gone: so is the entry.  The value goes first, then
+         * the key, so that a reader never sees a cleared key (NULL: "no
+         * key, a strong value") beside the old value, which may be freed
+         * already.  Each is cleared only if unchanged: a racing
+         * tc_ephemeron_set (with a live key) wins. */
+        uintptr_t key = at_load(&w[0]), value = at_load(&w[1]);
+        if (key && weak_target_dead(key) && at_cas(&w[1], value, 0) && at_cas(&w[0], key, 0))
             n = 1;
-        }
     }
     if (n) {
         at_add(&cleared_total, n);

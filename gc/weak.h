@@ -22,8 +22,9 @@
  *
  *  3. Weak slots are cleared by sweeping.  Sweeping a span that holds
  *     WEAK or EPHEMERON objects (has_weak) clears, in each live one, the
- *     slots whose target is dead (an ephemeron: key and value, when the
- *     key is dead), with a CAS, so that a racing store wins.  Every span
+ *     slots whose target is dead (an ephemeron: value, then key, when
+ *     the key is dead: a reader that finds the key cleared finds the
+ *     value cleared too), with a CAS, so that a racing store wins.  Every span
  *     is swept before the next cycle starts, so by then no live object
  *     leads to a zombie, and the zombie can go.
  *

@@ -23,7 +23,13 @@
  *   ephemeron_set_while_marking
  *                             tc_ephemeron_set during marking re-pairs
  *   weak_stats                the counters in tc_stats and the cycle info
+ *   ephemeron_clear_race      a thread reading key, then value, of
+ *                             ephemerons whose keys die, while the sweeper
+ *                             clears them: a NULL key never comes with a
+ *                             value (the value was once returned after
+ *                             being freed)
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +296,72 @@ static void sc_weak_stats(void)
     TU_CHECK(st.ephemerons - before.ephemerons >= 1, "ephemerons not counted");
 }
 
+/* ------------------------------------------------- clearing vs reading */
+
+#define RACE_N 2048
+#define RACE_CYCLES 1000
+#define RACE_SECONDS 5
+static const tc_type leaf_type = {.name = "leaf", .layout = TC_LAYOUT_LEAF};
+static void **race_table; /* a global root: RACE_N ephemerons */
+static int race_stop;
+static uint64_t race_bad, race_reads;
+
+static uintptr_t race_stamp(int i) { return 0x5eed0000u + (unsigned)i; }
+
+static void *race_reader(void *arg)
+{
+    (void)arg;
+    TU_REQUIRE_EQ(tc_thread_attach(), TC_OK);
+    while (!__atomic_load_n(&race_stop, __ATOMIC_ACQUIRE)) {
+        for (int i = 0; i < RACE_N; i++) {
+            void *e = tc_read(&race_table[i]);
+            if (!e)
+                continue;
+            void *k = tc_ephemeron_key(e);
+            uintptr_t *v = tc_ephemeron_value(e);
+            race_reads++;
+            /* No key, no value; a value is the one its key was given. */
+            if ((!k && v) || (v && *v != race_stamp(i)))
+                race_bad++;
+        }
+        tc_safepoint();
+    }
+    tc_thread_detach();
+    return NULL;
+}
+
+static void sc_ephemeron_clear_race(void)
+{
+    race_table = tc_alloc(&table_type, RACE_N * sizeof(void *));
+    TU_REQUIRE_EQ(tc_root_add((void **)&race_table, 1), TC_OK);
+    void *k = NULL, *e = NULL;
+    uintptr_t *v = NULL;
+    TC_ROOTS(k, v, e);
+    pthread_t t;
+    TU_REQUIRE_EQ(pthread_create(&t, NULL, race_reader, NULL), 0);
+    uint64_t end = tu_now_ns() + (uint64_t)RACE_SECONDS * 1000000000u;
+    int cycles = 0;
+    for (; cycles < RACE_CYCLES && tu_now_ns() < end; cycles++) {
+        for (int i = 0; i < RACE_N; i++) {
+            k = tc_alloc(&leaf_type, 16);
+            v = tc_alloc(&leaf_type, 16);
+            *v = race_stamp(i);
+            e = tc_alloc(&eph_type, 2 * sizeof(void *));
+            tc_ephemeron_set(e, k, v);
+            tc_write(race_table, &race_table[i], e);
+        }
+        k = v = e = NULL; /* every key is unreachable now */
+        tc_collect();
+    }
+    __atomic_store_n(&race_stop, 1, __ATOMIC_RELEASE);
+    tc_blocking_enter();
+    pthread_join(t, NULL);
+    tc_blocking_leave();
+    TU_CHECK(race_bad == 0, "%llu of %llu reads of an ephemeron gave a value without its key, "
+             "or a freed one (%d cycles)", (unsigned long long)race_bad,
+             (unsigned long long)race_reads, cycles);
+}
+
 #define CASE(name, sc)                                                        \
     static void name(void **state)                                            \
     {                                                                         \
@@ -307,6 +379,7 @@ CASE(ephemeron_chain_cycle, sc_ephemeron_chain_cycle)
 CASE(ephemeron_key_store_while_marking, sc_key_store_while_marking)
 CASE(ephemeron_set_while_marking, sc_set_while_marking)
 CASE(weak_stats, sc_weak_stats)
+CASE(ephemeron_clear_race, sc_ephemeron_clear_race)
 
 /* The same under stoptheworld, and with verify (every weak store checked). */
 static void all_under_stoptheworld_and_verify(void **state)
@@ -334,6 +407,7 @@ int main(void)
         cmocka_unit_test(ephemeron_key_store_while_marking),
         cmocka_unit_test(ephemeron_set_while_marking),
         cmocka_unit_test(weak_stats),
+        cmocka_unit_test(ephemeron_clear_race),
         cmocka_unit_test(all_under_stoptheworld_and_verify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
