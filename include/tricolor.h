@@ -415,9 +415,11 @@ TC_API void *tc_ephemeron_value(const void *eph);
  * on (it is not finalized again unless registered again).  Order: if A
  * refers to B (directly or not) and both have finalizers, A's runs first
  * and B's only in a later cycle, once A is gone (Boehm GC's topological
- * order).  Objects with finalizers that refer to each other in a cycle
- * are never finalized, nor freed: break such cycles before dropping them,
- * or use cleanups.  An object's reference to itself does not count.
+ * order).  An object with a finalizer that reaches itself again (a cycle
+ * through other objects, with finalizers or without, or through an
+ * ephemeron's value) is never finalized, nor freed: break such cycles
+ * before dropping the object, or use cleanups.  An object's direct
+ * reference to itself does not count.
  *
  * A cleanup (Go's runtime.AddCleanup) is cheaper: it receives only its
  * ctx, never the object, which is freed as usual; there is no order
