@@ -24,7 +24,9 @@
  *   BK_SAFEPOINT()             in loops that do not allocate (tree walks)
  *   bk_thread_start / bk_thread_join   a mutator thread that may allocate
  *   bk_print_result(bench, checksum, extra_json)   the one result line
- * and from record.h the measured phase and the mutator-observed gaps.
+ * and from record.h the measured phase and the mutator-observed gaps; weak
+ * references, finalizers and full collections are at the end of this
+ * file (bk_weak_new, bk_finalizer_set, bk_collect, ...).
  *
  * Pauses.  tricolor times each stop-the-world pause itself (stop request
  * to restart) and keeps the newest TC_PAUSE_RING in its stats, with the
@@ -480,5 +482,136 @@ static inline long bk_arg(const char *s, long lo, long hi, const char *argv0, co
 }
 
 #include "record.h"
+
+/* ================================================ weak references, finalizers
+ *
+ * For weakref, ephemeron and finalizer (allocating through record.h, so
+ * after it):
+ *   bk_weak_new(target)     a weak reference to target: a one-word cell in
+ *                           the GC heap whose word the collector clears
+ *                           once target is unreachable
+ *   bk_weak_get(cell)       its target, or NULL once cleared
+ *   bk_weak_cleared(cell)   1 if the collector has cleared it; unlike
+ *                           bk_weak_get, never keeps the target alive (it
+ *                           only compares the word with NULL)
+ *   bk_finalizer_set(obj, fn, ctx)   fn(obj, ctx) runs once obj is
+ *                           unreachable (both collectors: once, in
+ *                           topological order)
+ *   bk_finalizers_run()     run what is ready on the calling thread, if
+ *                           the backend leaves that to the program;
+ *                           returns how many ran
+ *   bk_collect()            a full collection, swept, that started after
+ *                           the call
+ *   BK_HAS_EPHEMERONS       1 if the backend has ephemerons (tricolor's
+ *                           TC_LAYOUT_EPHEMERON; Boehm GC 8.2 has none)
+ *   BK_FINAL_COLLECTIONS    full collections a benchmark's final check may
+ *                           make while dropped objects remain (uncleared,
+ *                           unfinalized), and
+ *   BK_RETAIN_TOLERANCE     how many may still remain after them: 1 and 0
+ *                           for tricolor, which is precise; 4 and 16 for
+ *                           Boehm GC, whose conservative scan may take a
+ *                           stale word for a reference and keep a dropped
+ *                           object (the check reports how many, as
+ *                           "retained").  Seen here: in incremental mode,
+ *                           1 to 5 of 1,250,000 dropped keys survive the
+ *                           first GC_gcollect and go with the second; and
+ *                           now and then one object for good, the first of
+ *                           a heap section, pointed to by Boehm's own mmap
+ *                           hint (the static last_addr of
+ *                           GC_unix_mmap_get_mem, in libgc's data, which
+ *                           it scans as a root).
+ *
+ * tricolor: the cell is a one-word TC_LAYOUT_WEAK object, read with
+ * tc_weak_read; finalizers run on the library's finalizer thread
+ * (TC_FINALIZE_THREAD, the default), so bk_finalizers_run has nothing to
+ * do.  Boehm GC: the cell is an atomic (never scanned) object holding the
+ * plain pointer, registered with GC_general_register_disappearing_link;
+ * the benchmarks read it without the allocation lock, which is safe only
+ * because a single mutator thread touches the cells and Boehm collects on
+ * the allocating thread (the lock matters when another thread may collect
+ * meanwhile).  Finalizers run as Boehm runs them by default (from
+ * allocations and collections on the mutator thread, no finalize-on-
+ * demand); bk_finalizers_run is GC_invoke_finalizers.
+ */
+#if defined(BACKEND_TRICOLOR)
+
+#define BK_HAS_EPHEMERONS 1
+#define BK_FINAL_COLLECTIONS 1
+#define BK_RETAIN_TOLERANCE 0
+
+static const tc_type bk__weak_type = {.name = "weak reference", .layout = TC_LAYOUT_WEAK};
+
+static inline void **bk_weak_new(void *target)
+{
+    void **w = bk_alloc(&bk__weak_type, sizeof(void *));
+    tc_weak_write(w, &w[0], target);
+    return w;
+}
+
+static inline void *bk_weak_get(void **cell) { return tc_weak_read(cell); }
+static inline int bk_weak_cleared(void **cell) { return tc_read(cell) == NULL; }
+
+typedef tc_finalizer_fn bk_finalizer_fn;
+
+static inline void bk_finalizer_set(void *obj, bk_finalizer_fn fn, void *ctx)
+{
+    int err = tc_finalizer_set(obj, fn, ctx);
+    if (err != TC_OK) {
+        fprintf(stderr, "bench: tc_finalizer_set failed: %s\n", tc_strerror(err));
+        exit(1);
+    }
+}
+
+static inline size_t bk_finalizers_run(void) { return 0; /* the finalizer thread runs them */ }
+static inline void bk_collect(void) { tc_collect(); }
+
+#else
+
+#define BK_HAS_EPHEMERONS 0
+#define BK_FINAL_COLLECTIONS 4
+#define BK_RETAIN_TOLERANCE 16
+
+BK_LEAF_TYPE(bk__weak_type, "weak reference");
+
+static inline void **bk_weak_new(void *target)
+{
+    void **w = bk_alloc_leaf(&bk__weak_type, sizeof(void *)); /* atomic: not a strong ref */
+    *w = target;
+    if (GC_general_register_disappearing_link(w, target) != GC_SUCCESS)
+        bk_die("GC_general_register_disappearing_link failed");
+    return w;
+}
+
+static inline void *bk_weak_get(void **cell) { return *(void *volatile *)cell; }
+static inline int bk_weak_cleared(void **cell) { return *(void *volatile *)cell == NULL; }
+
+typedef GC_finalization_proc bk_finalizer_fn;
+
+static inline void bk_finalizer_set(void *obj, bk_finalizer_fn fn, void *ctx)
+{
+    GC_register_finalizer(obj, fn, ctx, NULL, NULL);
+}
+
+static inline size_t bk_finalizers_run(void) { return (size_t)GC_invoke_finalizers(); }
+
+/* Zero a stretch of the stack below the caller's frame, so that stale
+ * pointers left there by earlier calls do not keep dead objects alive
+ * through Boehm's conservative stack scan (which would make a benchmark's
+ * exact check of what was cleared or finalized fail for no fault of the
+ * collector's algorithm). */
+static __attribute__((noinline)) void bk__clear_stack(void)
+{
+    volatile char buf[64 * 1024];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = 0;
+}
+
+static inline void bk_collect(void)
+{
+    bk__clear_stack();
+    GC_gcollect();
+}
+
+#endif
 
 #endif /* BENCH_BACKEND_H */
