@@ -25,20 +25,10 @@ static int broken(void) { return at_load(&broken_for_test) != 0; }
 static int broken(void) { return 0; }
 #endif
 
-static void shade_values(void *const *vals, size_t n)
-{
-    tc_visitor v;
-    mark_visitor_init(&v, VISIT_MARK);
-    v.root_kind = "the write barrier";
-    tc_visit_slots(&v, vals, n);
-    /* Grey objects go to the global list for the markers to drain. */
-    mark_visitor_done(&v);
-}
-
 void barrier_flush(tc_thread *t)
 {
     if (t->barrier_n) {
-        shade_values(t->barrier_buf, t->barrier_n);
+        mark_shade_batch(t->barrier_buf, t->barrier_n);
         t->barrier_n = 0;
     }
 }
@@ -108,7 +98,7 @@ static void shade(tc_thread *t, void *old)
     if (!old || broken())
         return;
     if (!t || at_load(&t->state) != TS_RUNNING) {
-        shade_values(&old, 1);
+        mark_shade_batch(&old, 1);
         return;
     }
     t->barrier_buf[t->barrier_n++] = old;
@@ -129,6 +119,12 @@ void barrier_shade(void *v)
 {
     if (at_load(&marking))
         shade(thread_self(), v);
+}
+
+void barrier_rescan(void *obj)
+{
+    if (at_load(&marking) && obj)
+        shade(thread_self(), (void *)((uintptr_t)obj | MARK_RESCAN_TAG));
 }
 
 void tc__write_slow(void *obj, void **slot, void *val)

@@ -33,6 +33,10 @@ void barrier_flush_all(void);
 /* While marking: shade v as if a store had overwritten it (the weak read
  * barrier).  Any thread. */
 void barrier_shade(void *v);
+/* While marking: obj (a heap object) is to be marked and scanned again,
+ * whatever its color (an ephemeron whose key changed: weak.h).  Buffered
+ * like an overwritten value, so it costs a store, not a lock. */
+void barrier_rescan(void *obj);
 /* CPU mutators spent flushing their own full buffers since the last call. */
 uint64_t barrier_take_flush_cpu(void);
 #ifdef TC_TESTING

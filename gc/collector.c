@@ -542,6 +542,7 @@ static int start_collector(const tc_config *cfg)
     sc_init();
     mark_reset(); /* the mark stack's reserve chunks */
     central_init();
+    weak_init();
     stats_init(plat_now_ns());
     pacer_init(opt.gc_percent, opt.memory_limit, plan_workers(opt.mark_workers, plat_ncpu()));
     barrier_set_marking(0);

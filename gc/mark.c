@@ -292,7 +292,7 @@ static inline void visit_word(tc_visitor *v, uintptr_t p)
     if (v->mode == VISIT_MARK) {
         v->bytes += span_object_bytes(s);
         v->objects++;
-        if (__builtin_expect((h & HEADER_WEAKREF) != 0, 0) && weak_any_pending())
+        if (__builtin_expect((h & HEADER_WEAKREF) != 0, 0) && weak_key_has_pending(p))
             push_pending_values(v, p);
     } else if (!(at_load(&s->markbits[idx / 64]) & bit)) {
         checkmark_failed(v, p, t);
@@ -478,20 +478,33 @@ void mark_set_bit_of(uintptr_t p)
         at_or(&s->markbits[idx / 64], (uintptr_t)1 << (idx & 63));
 }
 
-void mark_rescan(void *obj)
+/* Mark obj if it is not marked, and push it to be scanned again. */
+static void rescan_into(tc_visitor *v, uintptr_t obj)
+{
+    tc_span *s = heap_span_of(obj);
+    long idx = s ? span_slot_index(s, obj) : -1;
+    if (idx < 0)
+        return;
+    if (at_set_bits(&s->markbits[idx / 64], (uintptr_t)1 << (idx & 63))) {
+        v->bytes += span_object_bytes(s);
+        v->objects++;
+    }
+    push_grey(v, (void *)obj);
+}
+
+void mark_shade_batch(void *const *vals, size_t n)
 {
     tc_visitor v;
     mark_visitor_init(&v, VISIT_MARK);
     v.root_kind = "the write barrier";
-    tc_span *s = heap_span_of((uintptr_t)obj);
-    long idx = s ? span_slot_index(s, (uintptr_t)obj) : -1;
-    if (idx < 0)
-        return;
-    if (at_set_bits(&s->markbits[idx / 64], (uintptr_t)1 << (idx & 63))) {
-        v.bytes += span_object_bytes(s);
-        v.objects++;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t p = at_load((const tc_aword *)&vals[i]);
+        if (p & MARK_RESCAN_TAG)
+            rescan_into(&v, p & ~(uintptr_t)MARK_RESCAN_TAG);
+        else
+            tc_visit(&v, (void *)p);
     }
-    push_grey(&v, obj);
+    /* Grey objects go to the global list for the markers to drain. */
     mark_visitor_done(&v);
 }
 
@@ -547,16 +560,25 @@ int mark_finish_overflow(tc_visitor *v)
     return passes;
 }
 
-#define CHECK_EVERY 64 /* items scanned between looks at the clock or gate */
+/* Every marking loop with a deadline (pause 2's drain, a worker's slice,
+ * an assist) or a gate to watch looks at it every this many words
+ * visited, not items: one item may be a 128 KiB oblet (16,384 words, a
+ * cache miss each at worst), so 64 items could be 8 MiB of scanning.
+ * 1024 words is a few microseconds. */
+#define CHECK_VISITS 1024
 
 int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
 {
     void *item;
-    for (unsigned n = 1; (item = pop_grey(v)) != NULL; n++) {
+    uint64_t next_check = v->visits + CHECK_VISITS;
+    while ((item = pop_grey(v)) != NULL) {
         scan_item(v, item);
-        if (n % CHECK_EVERY == 0 && plat_now_ns() >= deadline_ns) {
-            mark_visitor_done(v);
-            return !mark_has_global_work();
+        if (v->visits >= next_check) {
+            next_check = v->visits + CHECK_VISITS;
+            if (plat_now_ns() >= deadline_ns) {
+                mark_visitor_done(v);
+                return !mark_has_global_work();
+            }
         }
     }
     return 1;
@@ -574,11 +596,13 @@ int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
 static void drain_while_open(tc_visitor *v, uint64_t deadline_ns)
 {
     void *item;
+    uint64_t next_check = v->visits + CHECK_VISITS;
     for (unsigned n = 1; (item = pop_grey(v)) != NULL; n++) {
         scan_item(v, item);
         if (opt.stress && n % STRESS_SLICE_ITEMS == 0)
             plat_sleep_ns(STRESS_REST_NS);
-        if (n % CHECK_EVERY == 0) {
+        if (v->visits >= next_check) {
+            next_check = v->visits + CHECK_VISITS;
             flush_counts(v);
             if (!at_load(&gate_open_flag))
                 break;
@@ -632,12 +656,6 @@ static void mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
     pthread_mutex_lock(&grey_lock);
 }
 
-/* Assists look at the clock every this many words visited, not objects:
- * one grey item may be a 128 KiB oblet (16,384 words, a cache miss each
- * at worst), and checking every 8 items let an assist run 10 ms past its
- * 0.5 ms cap on the latency benchmark's ring. */
-#define ASSIST_CHECK_VISITS 1024
-
 uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
 {
     pthread_mutex_lock(&grey_lock);
@@ -652,12 +670,14 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
     v.chunk = take_full_locked();
     nbusy++;
     pthread_mutex_unlock(&grey_lock);
-    uint64_t done = 0, next_check = ASSIST_CHECK_VISITS;
+    /* (Checking every 8 items once let an assist run 10 ms past its cap
+     * on the latency benchmark's ring.) */
+    uint64_t done = 0, next_check = CHECK_VISITS;
     void *item;
     while ((item = pop_grey(&v)) != NULL) {
         scan_item(&v, item);
         if (v.visits >= next_check) {
-            next_check = v.visits + ASSIST_CHECK_VISITS;
+            next_check = v.visits + CHECK_VISITS;
             done += v.bytes;
             flush_counts(&v);
             if (done >= work || plat_now_ns() >= deadline_ns)

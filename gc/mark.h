@@ -83,9 +83,12 @@ int mark_finish_overflow(tc_visitor *v);
  * its references to itself: what a finalizer's object keeps alive (its
  * referents are roots while it waits to be finalized: final.h). */
 void mark_scan_contents(tc_visitor *v, void *obj);
-/* While marking: mark obj (if it is not) and scan it again, whatever its
- * color: an ephemeron whose key changed (weak.h).  Any thread. */
-void mark_rescan(void *obj);
+/* Shade a batch of barrier values (a buffer flush): visit each; an entry
+ * p | MARK_RESCAN_TAG asks for the object p to be marked (if it is not)
+ * and scanned again, whatever its color: an ephemeron whose key changed
+ * while marking (weak.h).  The grey objects go to the global list. */
+void mark_shade_batch(void *const *vals, size_t n);
+#define MARK_RESCAN_TAG ((uintptr_t)8) /* payloads are 16-aligned */
 /* Give the visitor's chunk back (its grey objects, if any, go to the
  * global list) and add its byte and object counts to the cycle's. */
 void mark_visitor_done(tc_visitor *v);

@@ -18,6 +18,7 @@
 #define alloc_reset tci_alloc_reset
 #define barrier_flush tci_barrier_flush
 #define barrier_flush_all tci_barrier_flush_all
+#define barrier_rescan tci_barrier_rescan
 #define barrier_set_marking tci_barrier_set_marking
 #define barrier_shade tci_barrier_shade
 #define barrier_take_flush_cpu tci_barrier_take_flush_cpu
@@ -84,11 +85,11 @@
 #define mark_gate_is_open tci_mark_gate_is_open
 #define mark_has_global_work tci_mark_has_global_work
 #define mark_is_marked tci_mark_is_marked
-#define mark_rescan tci_mark_rescan
 #define mark_reset tci_mark_reset
 #define mark_scan_contents tci_mark_scan_contents
 #define mark_set_bit_of tci_mark_set_bit_of
 #define mark_set_black_allocation tci_mark_set_black_allocation
+#define mark_shade_batch tci_mark_shade_batch
 #define mark_stop_workers tci_mark_stop_workers
 #define mark_take_counts tci_mark_take_counts
 #define mark_visitor_done tci_mark_visitor_done
@@ -215,13 +216,14 @@
 #define threads_self_run tci_threads_self_run
 #define threads_unblock tci_threads_unblock
 #define threads_unlock_list tci_threads_unlock_list
-#define weak_any_pending tci_weak_any_pending
 #define weak_clear_object tci_weak_clear_object
 #define weak_end_marking tci_weak_end_marking
 #define weak_ephemeron_pending tci_weak_ephemeron_pending
 #define weak_epoch tci_weak_epoch
 #define weak_forget_pending tci_weak_forget_pending
 #define weak_fork tci_weak_fork
+#define weak_init tci_weak_init
+#define weak_key_has_pending tci_weak_key_has_pending
 #define weak_note_ephemeron_scanned tci_weak_note_ephemeron_scanned
 #define weak_reset tci_weak_reset
 #define weak_span_sweep_begins tci_weak_span_sweep_begins

@@ -130,8 +130,7 @@ void tc_ephemeron_set(void *eph, void *key, void *value)
     at_store_ptr(&w[1], value);
     /* While marking, the pair is judged afresh: a marker may have filed
      * the ephemeron under its old key. */
-    if (at_int_load(&tc__weak_mode) == WEAK_MARKING)
-        mark_rescan(eph);
+    barrier_rescan(eph);
 }
 
 void *tc_ephemeron_key(const void *eph) { return tc_weak_read((void *const *)eph); }
@@ -192,80 +191,126 @@ void weak_clear_object(uintptr_t obj, const tc_type *t, size_t bytes)
 
 /* ----------------------------------------------- the pending ephemerons */
 
+/* The table is split into stripes by the key's hash, each with its own
+ * lock, hash table and pool of entries: markers filing ephemerons and
+ * markers taking them for keys they marked rarely meet on one lock, no
+ * entry costs a malloc, and a stripe grows by rehashing only its share.
+ * A stripe's `count` mirrors its number of entries for lock-free polling
+ * by markers (weak_key_has_pending). */
+#define EPH_STRIPES 64
+#define EPH_BLOCK 256 /* entries per malloc'd block of a stripe's pool */
+
 typedef struct pending {
     uintptr_t key, eph;
-    struct pending *next;
+    struct pending *next; /* hash chain, or the pool's free list */
 } pending;
 
-static pthread_mutex_t eph_lock = PTHREAD_MUTEX_INITIALIZER;
-static pending **buckets;     /* eph_lock; power-of-two count */
-static size_t nbuckets, npending;
-static TC_OWN_LINE tc_aword any_pending; /* npending != 0, polled by markers */
+typedef struct pending_block {
+    struct pending_block *next;
+    pending entries[EPH_BLOCK];
+} pending_block;
 
-static size_t bucket_of(uintptr_t key, size_t n)
+typedef struct TC_OWN_LINE stripe {
+    pthread_mutex_t lock;
+    pending **buckets; /* lock; a power-of-two count */
+    size_t nbuckets, npending;
+    pending *free;          /* lock: spare entries */
+    pending_block *blocks;  /* lock: every block, freed by weak_forget_pending */
+    tc_aword count;         /* npending, for polling */
+} stripe;
+
+static stripe stripes[EPH_STRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+
+static void init_stripes(void)
 {
-    return (size_t)(((uint64_t)key * 0x9e3779b97f4a7c15ull) >> 20) & (n - 1);
+    for (int i = 0; i < EPH_STRIPES; i++)
+        pthread_mutex_init(&stripes[i].lock, NULL);
 }
 
-/* eph_lock held: room for one more entry at a load factor of 1. */
-static int grow_locked(void)
+void weak_init(void) { pthread_once(&stripes_once, init_stripes); }
+
+static uint64_t key_hash(uintptr_t key) { return (uint64_t)key * 0x9e3779b97f4a7c15ull; }
+static stripe *stripe_of(uintptr_t key) { return &stripes[key_hash(key) >> 58]; }
+static size_t bucket_of(uintptr_t key, size_t n) { return (size_t)(key_hash(key) >> 20) & (n - 1); }
+
+/* s->lock held: room for one more entry at a load factor of 1. */
+static int grow_locked(stripe *s)
 {
-    if (npending < nbuckets)
+    if (s->npending < s->nbuckets)
         return 0;
-    size_t n = nbuckets ? nbuckets * 2 : 1024;
+    size_t n = s->nbuckets ? s->nbuckets * 2 : 64;
     pending **nb = calloc(n, sizeof *nb);
     if (!nb)
         return -1;
-    for (size_t i = 0; i < nbuckets; i++)
-        for (pending *p = buckets[i], *next; p; p = next) {
+    for (size_t i = 0; i < s->nbuckets; i++)
+        for (pending *p = s->buckets[i], *next; p; p = next) {
             next = p->next;
             size_t b = bucket_of(p->key, n);
             p->next = nb[b];
             nb[b] = p;
         }
-    free(buckets);
-    buckets = nb;
-    nbuckets = n;
+    free(s->buckets);
+    s->buckets = nb;
+    s->nbuckets = n;
     return 0;
+}
+
+/* s->lock held: a spare entry, or NULL when out of memory. */
+static pending *entry_locked(stripe *s)
+{
+    if (!s->free) {
+        pending_block *b = malloc(sizeof *b);
+        if (!b)
+            return NULL;
+        b->next = s->blocks;
+        s->blocks = b;
+        for (size_t i = 0; i < EPH_BLOCK; i++) {
+            b->entries[i].next = s->free;
+            s->free = &b->entries[i];
+        }
+    }
+    pending *p = s->free;
+    s->free = p->next;
+    return p;
 }
 
 int weak_ephemeron_pending(uintptr_t key, uintptr_t eph)
 {
-    pending *p = malloc(sizeof *p);
-    pthread_mutex_lock(&eph_lock);
-    int ok = p && grow_locked() == 0;
-    if (ok) {
-        size_t b = bucket_of(key, nbuckets);
-        *p = (pending){key, eph, buckets[b]};
-        buckets[b] = p;
-        npending++;
-        at_store(&any_pending, 1);
+    stripe *s = stripe_of(key);
+    pthread_mutex_lock(&s->lock);
+    pending *p = grow_locked(s) == 0 ? entry_locked(s) : NULL;
+    if (p) {
+        size_t b = bucket_of(key, s->nbuckets);
+        *p = (pending){key, eph, s->buckets[b]};
+        s->buckets[b] = p;
+        s->npending++;
+        at_store(&s->count, s->npending);
     }
-    pthread_mutex_unlock(&eph_lock);
-    if (!ok) {
-        free(p);
+    pthread_mutex_unlock(&s->lock);
+    if (!p)
         return 0; /* no memory to wait: treat the value as reachable */
-    }
     /* A marker that marked the key before seeing the entry has left it to
      * us (weak.h): look at the key again, after the fence. */
     at_fence();
-    tc_span *s = heap_span_of(key);
-    long idx = s ? span_slot_index(s, key) : -1;
-    return !(idx >= 0 && is_marked(s, idx));
+    tc_span *sp = heap_span_of(key);
+    long idx = sp ? span_slot_index(sp, key) : -1;
+    return !(idx >= 0 && is_marked(sp, idx));
 }
 
-int weak_any_pending(void)
+int weak_key_has_pending(uintptr_t key)
 {
-    at_fence(); /* the caller's mark bit before the flag (weak.h) */
-    return at_load(&any_pending) != 0;
+    at_fence(); /* the caller's mark bit before the count (weak.h) */
+    return at_load(&stripe_of(key)->count) != 0;
 }
 
 size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max)
 {
+    stripe *s = stripe_of(key);
     size_t n = 0;
-    pthread_mutex_lock(&eph_lock);
-    if (nbuckets) {
-        for (pending **pp = &buckets[bucket_of(key, nbuckets)]; *pp && n < max;) {
+    pthread_mutex_lock(&s->lock);
+    if (s->nbuckets) {
+        for (pending **pp = &s->buckets[bucket_of(key, s->nbuckets)]; *pp && n < max;) {
             pending *p = *pp;
             if (p->key != key) {
                 pp = &p->next;
@@ -273,29 +318,39 @@ size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max)
             }
             *pp = p->next;
             out[n++] = p->eph;
-            free(p);
-            npending--;
+            p->next = s->free;
+            s->free = p;
+            s->npending--;
         }
+        at_store(&s->count, s->npending);
     }
-    pthread_mutex_unlock(&eph_lock);
+    pthread_mutex_unlock(&s->lock);
     return n;
 }
 
-void weak_fork(int stage) { plat_fork_mutex(&eph_lock, stage); }
+void weak_fork(int stage)
+{
+    for (int i = 0; i < EPH_STRIPES; i++)
+        plat_fork_mutex(&stripes[i].lock, stage);
+}
 
 void weak_forget_pending(void)
 {
-    pthread_mutex_lock(&eph_lock);
-    for (size_t i = 0; i < nbuckets; i++)
-        for (pending *p = buckets[i], *next; p; p = next) {
-            next = p->next;
-            free(p);
+    for (int i = 0; i < EPH_STRIPES; i++) {
+        stripe *s = &stripes[i];
+        pthread_mutex_lock(&s->lock);
+        for (pending_block *b = s->blocks, *next; b; b = next) {
+            next = b->next;
+            free(b);
         }
-    free(buckets);
-    buckets = NULL;
-    nbuckets = npending = 0;
-    at_store(&any_pending, 0);
-    pthread_mutex_unlock(&eph_lock);
+        free(s->buckets);
+        s->buckets = NULL;
+        s->blocks = NULL;
+        s->free = NULL;
+        s->nbuckets = s->npending = 0;
+        at_store(&s->count, 0);
+        pthread_mutex_unlock(&s->lock);
+    }
 }
 
 /* ------------------------------------------------------------- counters */

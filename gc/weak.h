@@ -64,6 +64,9 @@
 
 enum { WEAK_IDLE = 0, WEAK_MARKING = 1, WEAK_AFTER_MARK = 2 };
 
+/* tc_init, before any thread: the pending table's locks. */
+void weak_init(void);
+
 /* Pause 1: reads shade their targets. */
 void weak_start_marking(void);
 /* Pause 2: a new epoch, whose marks decide liveness; reads filter. */
@@ -92,8 +95,9 @@ int weak_ephemeron_pending(uintptr_t key, uintptr_t eph);
  * how many (0: none left).  The marker then visits their values (as grey
  * items, not recursively: chains can be long). */
 size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max);
-/* Cheap test for weak_key_marked's caller: is anything pending at all? */
-int weak_any_pending(void);
+/* Marking, a key with HEADER_WEAKREF just marked: may ephemerons be
+ * pending on it?  Lock-free (the key's stripe's count, after a fence). */
+int weak_key_has_pending(uintptr_t key);
 /* Pause 2: forget the pending table (what is left has dead keys). */
 void weak_forget_pending(void);
 
@@ -104,7 +108,7 @@ uint64_t weak_total_cleared(void);
 uint64_t weak_total_ephemerons(void);
 void weak_take_cycle_counts(uint64_t *cleared, uint64_t *ephemerons);
 void weak_reset(void);
-/* fork() support (PLAT_FORK_*): the pending table's lock. */
+/* fork() support (PLAT_FORK_*): the pending table's locks. */
 void weak_fork(int stage);
 
 #endif
