@@ -28,6 +28,11 @@ static int stop_workers;
 static TC_OWN_LINE tc_aword gate_open_flag;
 static TC_OWN_LINE tc_aword nfull;
 static TC_OWN_LINE tc_aword nwaiting_flag;
+/* Dedicated workers waiting for work (grey_lock; the flag for lock-free
+ * reads): an idle-priority worker gives all its work back when one
+ * waits (drain_while_open). */
+static int nwaiting_dedicated;
+static TC_OWN_LINE tc_aword dedicated_waiting_flag;
 static TC_OWN_LINE tc_aword assist_hungry; /* an assist found no work to take */
 tc_aword mark_black_allocation;
 static TC_OWN_LINE tc_aword marked_bytes, marked_objects;
@@ -591,9 +596,18 @@ int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
 #define STRESS_SLICE_ITEMS 4
 #define STRESS_REST_NS 20000
 
+/* An idle-priority worker holds grey work only while nobody else could
+ * take it: it may be off the CPU for seconds once the program's threads
+ * want every core, and its work waits with it (design.md §10). */
+static int idle_should_give_back(void)
+{
+    return at_load(&dedicated_waiting_flag) || at_load(&assist_hungry);
+}
+
 /* A worker's drain: until no work is left, the gate closes or the
- * deadline passes (a fractional worker's slice). */
-static void drain_while_open(tc_visitor *v, uint64_t deadline_ns)
+ * deadline passes (a fractional or idle worker's slice); an idle worker
+ * also stops, giving all its work back, when another marker waits. */
+static void drain_while_open(tc_visitor *v, uint64_t deadline_ns, int idle)
 {
     void *item;
     uint64_t next_check = v->visits + CHECK_VISITS;
@@ -608,6 +622,10 @@ static void drain_while_open(tc_visitor *v, uint64_t deadline_ns)
                 break;
             if (deadline_ns != UINT64_MAX && plat_now_ns() >= deadline_ns)
                 break;
+            if (idle && idle_should_give_back()) {
+                at_store(&assist_hungry, 0); /* fed below */
+                break;
+            }
             share_work(v);
         }
     }
@@ -633,7 +651,7 @@ static void drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline
     nbusy++;
     pthread_mutex_unlock(&grey_lock);
     uint64_t cpu0 = plat_thread_cpu_ns();
-    drain_while_open(&v, deadline_ns);
+    drain_while_open(&v, deadline_ns, idle);
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
     at_add(cpu_ns, cpu);
     if (!idle)
@@ -643,11 +661,14 @@ static void drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline
 }
 
 /* grey_lock held: one burst of background marking, then, for a
- * fractional marker, a rest long enough to keep its share at `duty`. */
+ * fractional marker, a rest long enough to keep its share at `duty`.  An
+ * idle worker's bursts are slices too, so that it holds no work between
+ * them (it goes straight back for more). */
 static void mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
 {
     uint64_t t0 = plat_now_ns();
-    drain_one_chunk_locked(cpu_ns, idle, duty < 1 ? t0 + MARK_SLICE_NS : UINT64_MAX);
+    int sliced = duty < 1 || idle;
+    drain_one_chunk_locked(cpu_ns, idle, sliced ? t0 + MARK_SLICE_NS : UINT64_MAX);
     if (duty >= 1)
         return;
     uint64_t busy = plat_now_ns() - t0;
@@ -719,16 +740,25 @@ void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
     pthread_mutex_unlock(&grey_lock);
 }
 
+/* grey_lock held: a worker starts (+1) or stops (-1) waiting for work. */
+static void note_waiting_locked(int delta, int idle)
+{
+    nwaiting += delta;
+    at_store(&nwaiting_flag, (uintptr_t)nwaiting);
+    if (!idle) {
+        nwaiting_dedicated += delta;
+        at_store(&dedicated_waiting_flag, (uintptr_t)nwaiting_dedicated);
+    }
+}
+
 void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
 {
     pthread_mutex_lock(&grey_lock);
     for (;;) {
         while (!stop_workers && !(gate_open && grey_full)) {
-            nwaiting++;
-            at_store(&nwaiting_flag, (uintptr_t)nwaiting);
+            note_waiting_locked(+1, idle);
             pthread_cond_wait(&work_cond, &grey_lock);
-            nwaiting--;
-            at_store(&nwaiting_flag, (uintptr_t)nwaiting);
+            note_waiting_locked(-1, idle);
         }
         if (stop_workers)
             break;
@@ -831,7 +861,8 @@ void mark_reset(void)
     pthread_mutex_lock(&grey_lock);
     grey_chunk *lists[2] = {grey_full, grey_empty};
     grey_full = grey_empty = NULL;
-    gate_open = nbusy = nwaiting = coordinator_waiting = stop_workers = 0;
+    gate_open = nbusy = nwaiting = nwaiting_dedicated = coordinator_waiting = stop_workers = 0;
+    at_store(&dedicated_waiting_flag, 0);
     at_store(&gate_open_flag, 0);
     at_store(&nfull, 0);
     at_store(&nwaiting_flag, 0);

@@ -18,11 +18,6 @@ static int default_mark_workers(void)
     return n <= 4 ? 1 : n / 4;
 }
 
-static int default_idle_workers(void)
-{
-    int n = plat_ncpu() - 1;
-    return n < 4 ? n : 4;
-}
 
 /* A decimal integer in [lo, hi] with nothing after it. */
 static int parse_int_range(const char *s, long long lo, long long hi, long long *out)
@@ -289,7 +284,7 @@ int options_resolve(const tc_config *cfg)
         .trace = TC_TRACE_OFF,
         .mark_workers = default_mark_workers(),
         .scavenge = TC_SCAVENGE_DONTNEED,
-        .idle_workers = default_idle_workers(),
+        .idle_workers = 0, /* opt-in: see tuning.md */
     };
     env_percent(&o.gc_percent);
     env_limit(&o.memory_limit);
