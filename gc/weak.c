@@ -45,11 +45,17 @@ int weak_target_dead(uintptr_t x)
     if (idx < 0)
         return 0; /* an interior word is a value, not a reference */
     for (;;) {
+        /* The span's epoch and the mode before the header: once its sweep
+         * has begun, or every sweep is done, the header says it all.
+         * (The mode was read after the header once: a sweep that made the
+         * object a zombie and ended sweeping between the two loads left it
+         * "alive", and tc_ephemeron_value handed out its freed value.) */
         uintptr_t e1 = at_load_acquire(&s->sweep_epoch);
+        int mode = (int)at_int_load_acquire(&tc__weak_mode);
         uintptr_t h = at_load_acquire((const tc_aword *)(x - TC_HEADER_SIZE));
         if (h == 0 || (h & HEADER_DEAD))
             return 1; /* a zombie (or a free slot: a bug) */
-        if (at_int_load(&tc__weak_mode) != WEAK_AFTER_MARK || e1 == at_load(&epoch))
+        if (mode != WEAK_AFTER_MARK || e1 == at_load(&epoch))
             return 0; /* its span's sweep began: it would be a zombie */
         int marked = is_marked(s, idx);
         /* Unmarked with a finalizer: the sweep will keep it, so it lives.
