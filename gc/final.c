@@ -32,9 +32,9 @@ typedef struct special {
 static pthread_mutex_t specials_lock = PTHREAD_MUTEX_INITIALIZER;
 static special **table;   /* specials_lock; power-of-two buckets */
 static size_t nbuckets, nspecials;
-/* This thread holds specials_lock across final_scan's scanning: a key
- * test of the marking it does (final_has_finalizer) reads the table
- * under that hold instead of locking again. */
+/* This thread holds specials_lock while final_scan scans an oversized
+ * bucket: a key test of the marking it does (final_has_finalizer) reads
+ * the table under that hold instead of locking again. */
 static _Thread_local int scanning_specials;
 
 static size_t bucket_of(uintptr_t obj, size_t n)
@@ -298,18 +298,75 @@ int final_on_death(uintptr_t obj)
     return keep;
 }
 
+/* final_scan works in batches: the objects of whole buckets, copied
+ * under specials_lock and scanned without it, so that tc_finalizer_set
+ * never waits for the whole scan (200,000 finalizable objects held the
+ * lock for 50-68 ms).  The objects stay valid: nothing is freed while
+ * marking (final_scan runs after pause 1, or inside a pause).  The table
+ * only grows, and when it doubles bucket b's entries go to b or b + n, so
+ * going on from the same index after a resize still meets every entry
+ * that was there when the scan began (some twice: harmless); one added
+ * later belongs to an object the program reached, which marking keeps. */
+#define FINAL_SCAN_BATCH 512
+
+/* specials_lock held: the objects with finalizers of bucket b. */
+static size_t bucket_finalizable_locked(size_t b)
+{
+    size_t n = 0;
+    for (const special *s = table[b]; s; s = s->next)
+        n += s->fin != NULL;
+    return n;
+}
+
+/* specials_lock held: bucket b alone is more than a batch (a hash
+ * collision): scan it under the lock, as a key test on this thread may
+ * read the table meanwhile (final_has_finalizer). */
+static void scan_bucket_locked(tc_visitor *v, size_t b)
+{
+    scanning_specials = 1;
+    for (const special *s = table[b]; s; s = s->next)
+        if (s->fin)
+            mark_scan_contents(v, (void *)s->obj);
+    scanning_specials = 0;
+}
+
+/* specials_lock held: copy the finalizable objects of whole buckets from
+ * *next on into batch; *next moves past them.  Returns how many. */
+static size_t take_batch_locked(tc_visitor *v, size_t *next, uintptr_t *batch)
+{
+    size_t n = 0;
+    while (*next < nbuckets) {
+        size_t b = *next, len = bucket_finalizable_locked(b);
+        if (n + len > FINAL_SCAN_BATCH) {
+            if (n == 0) {
+                scan_bucket_locked(v, b);
+                (*next)++;
+            }
+            break;
+        }
+        for (const special *s = table[b]; s; s = s->next)
+            if (s->fin)
+                batch[n++] = s->obj;
+        (*next)++;
+    }
+    return n;
+}
+
 void final_scan(tc_visitor *v)
 {
     const char *kind = v->root_kind;
     v->root_kind = "an object with a finalizer (its referents)";
-    pthread_mutex_lock(&specials_lock);
-    scanning_specials = 1; /* an ephemeron's key test may ask (mark.c) */
-    for (size_t i = 0; i < nbuckets; i++)
-        for (special *s = table[i]; s; s = s->next)
-            if (s->fin)
-                mark_scan_contents(v, (void *)s->obj);
-    scanning_specials = 0;
-    pthread_mutex_unlock(&specials_lock);
+    uintptr_t batch[FINAL_SCAN_BATCH];
+    for (size_t next = 0;;) {
+        pthread_mutex_lock(&specials_lock);
+        int more = next < nbuckets;
+        size_t n = more ? take_batch_locked(v, &next, batch) : 0;
+        pthread_mutex_unlock(&specials_lock);
+        if (!more)
+            break;
+        for (size_t i = 0; i < n; i++)
+            mark_scan_contents(v, (void *)batch[i]);
+    }
     v->root_kind = "the finalizer queue";
     pthread_mutex_lock(&queue_lock);
     for (job *j = queue_head; j; j = j->next)

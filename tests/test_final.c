@@ -24,6 +24,10 @@
  *   finalizable_ephemeron      an ephemeron with a finalizer, keyed by an
  *                              object with one (scanning the one asks
  *                              about the other: once a deadlock)
+ *   registration_during_scan   objects given finalizers by another thread
+ *                              while cycles run (the table grows under the
+ *                              batched scan): every finalizer finds what
+ *                              its object reaches intact
  *   shutdown_runs_queued       tc_shutdown runs what was queued
  *   finalizer_errors           bad arguments
  */
@@ -336,6 +340,79 @@ static void sc_finalizable_ephemeron(void)
 }
 
 static int ran_at_shutdown;
+/* registration_during_scan: a finalizable parent reaches a child tagged
+ * with the parent's tag + CHILD_TAG.  The batched final_scan must scan
+ * every parent's referents, also while the table doubles under it;
+ * a child it missed is freed and poisoned before its parent's finalizer
+ * reads it. */
+#define CHILD_TAG 1000000
+#define SCAN_ROUNDS 30
+#define SCAN_PER_ROUND 3000
+static uint64_t scan_ok, scan_bad;
+static int registrar_stop;
+
+static void check_child(void *obj, void *ctx)
+{
+    (void)ctx;
+    node *n = obj;
+    node *child = n->ref;
+    uintptr_t tag = TU_UNTAG(n->tag);
+    if (child && tc_is_heap_object(child) && tc_type_of(child) == &node_type &&
+        TU_UNTAG(child->tag) == tag + CHILD_TAG)
+        __atomic_add_fetch(&scan_ok, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&scan_bad, 1, __ATOMIC_RELAXED);
+}
+
+/* Parents with finalizers, dropped at once: n of them from tag `first`. */
+static void make_parents(uintptr_t first, int n)
+{
+    node *p = NULL;
+    TC_ROOTS(p);
+    for (int i = 0; i < n; i++) {
+        p = new_node(first + (uintptr_t)i);
+        TC_WRITE(p, ref, new_node(first + (uintptr_t)i + CHILD_TAG));
+        TU_REQUIRE_EQ(tc_finalizer_set(p, check_child, NULL), TC_OK);
+    }
+}
+
+static void *registrar(void *arg)
+{
+    (void)arg;
+    TU_REQUIRE_EQ(tc_thread_attach(), TC_OK);
+    for (uintptr_t tag = 1u << 24; !__atomic_load_n(&registrar_stop, __ATOMIC_ACQUIRE);
+         tag += 100) {
+        make_parents(tag, 100);
+        tc_run_finalizers(1000);
+        tu_sleep_blocking(1); /* a pace that the forced cycles keep up with */
+    }
+    tc_thread_detach();
+    return NULL;
+}
+
+static void sc_registration_during_scan(void)
+{
+    pthread_t t;
+    TU_REQUIRE_EQ(pthread_create(&t, NULL, registrar, NULL), 0);
+    for (int round = 0; round < SCAN_ROUNDS; round++) {
+        make_parents((uintptr_t)round * SCAN_PER_ROUND, SCAN_PER_ROUND);
+        tc_collect();
+        tc_run_finalizers(SIZE_MAX);
+    }
+    __atomic_store_n(&registrar_stop, 1, __ATOMIC_RELEASE);
+    tc_blocking_enter();
+    pthread_join(t, NULL);
+    tc_blocking_leave();
+    for (int i = 0; i < 3; i++) {
+        tc_collect();
+        tc_run_finalizers(SIZE_MAX);
+    }
+    TU_CHECK(scan_bad == 0, "%llu of %llu finalizers found their object's child freed",
+             (unsigned long long)scan_bad, (unsigned long long)(scan_ok + scan_bad));
+    TU_CHECK(scan_ok >= (uint64_t)SCAN_ROUNDS * SCAN_PER_ROUND, "only %llu finalizers ran",
+             (unsigned long long)scan_ok);
+}
+
 static void note_shutdown(void *obj, void *ctx)
 {
     (void)obj;
@@ -387,6 +464,7 @@ CASE(cleanups, sc_cleanups, queue_config())
 CASE(weak_to_finalizable, sc_weak_to_finalizable, queue_config())
 CASE(ephemeron_finalizable_key, sc_ephemeron_finalizable_key, queue_config())
 CASE(finalizable_ephemeron, sc_finalizable_ephemeron, queue_config())
+CASE(registration_during_scan, sc_registration_during_scan, queue_config())
 CASE(shutdown_runs_queued, sc_shutdown_runs_queued, queue_config())
 CASE(finalizer_errors, sc_errors, queue_config())
 
@@ -411,6 +489,7 @@ int main(void)
         cmocka_unit_test(weak_to_finalizable),
         cmocka_unit_test(ephemeron_finalizable_key),
         cmocka_unit_test(finalizable_ephemeron),
+        cmocka_unit_test(registration_during_scan),
         cmocka_unit_test(shutdown_runs_queued),
         cmocka_unit_test(finalizer_errors),
         cmocka_unit_test(finalizers_under_stoptheworld),
