@@ -23,6 +23,9 @@
  *   ephemeron_set_while_marking
  *                             tc_ephemeron_set during marking re-pairs
  *   weak_stats                the counters in tc_stats and the cycle info
+ *   pending_table             the pending ephemerons' table against a
+ *                             model: many ephemerons per key, keys that
+ *                             collide, growth, takes in any order
  *   ephemeron_clear_race      a thread reading key, then value, of
  *                             ephemerons whose keys die, while the sweeper
  *                             clears them: a NULL key never comes with a
@@ -38,6 +41,7 @@
 
 #include "collector.h"
 #include "test_util.h"
+#include "weak.h"
 
 #define TIME_LIMIT 60
 
@@ -298,6 +302,62 @@ static void sc_weak_stats(void)
     TU_CHECK(st.ephemerons - before.ephemerons >= 1, "ephemerons not counted");
 }
 
+/* ------------------------------------------------------ pending table */
+
+/* The table alone (weak.c), no marking: keys that are not heap objects
+ * are filed and never "marked", so weak_ephemeron_pending files each.
+ * Key k has k % 4 ephemerons (0 to 3); keys are 16 bytes apart, so many
+ * share a stripe and probe runs collide; takes come in a scrambled order,
+ * and half the keys are taken before the second half is filed. */
+#define PT_KEYS 20000
+#define PT_BASE ((uintptr_t)1 << 40)
+
+static uintptr_t pt_key(unsigned k) { return PT_BASE + (uintptr_t)k * 16; }
+static uintptr_t pt_eph(unsigned k, unsigned j) { return PT_BASE * 2 + (uintptr_t)k * 64 + j * 16; }
+
+static void pt_file(unsigned from, unsigned to)
+{
+    for (unsigned k = from; k < to; k++)
+        for (unsigned j = 0; j < k % 4; j++)
+            TU_REQUIRE(weak_ephemeron_pending(pt_key(k), pt_eph(k, j)) == 1, "key %u", k);
+}
+
+/* Take key k's entries (in pieces of 2) and check them against the model. */
+static void pt_take(unsigned k)
+{
+    uintptr_t got[8], piece[2];
+    size_t n = 0, m;
+    while ((m = weak_take_pending(pt_key(k), piece, 2)) > 0) {
+        TU_REQUIRE(n + m <= 8, "key %u: too many entries", k);
+        for (size_t i = 0; i < m; i++)
+            got[n++] = piece[i];
+    }
+    TU_CHECK(n == k % 4, "key %u: %zu entries, not %u", k, n, k % 4);
+    for (unsigned j = 0; j < k % 4; j++) {
+        int found = 0;
+        for (size_t i = 0; i < n; i++)
+            found += got[i] == pt_eph(k, j);
+        TU_CHECK(found == 1, "key %u: ephemeron %u found %d times", k, j, found);
+    }
+}
+
+static void sc_pending_table(void)
+{
+    unsigned half = PT_KEYS / 2, stride = 7919; /* a prime: a scrambled order */
+    pt_file(0, half);
+    for (unsigned i = 0; i < half / 2; i++) /* the even keys of the first half */
+        pt_take(2 * ((i * stride) % (half / 2)));
+    pt_file(half, PT_KEYS);
+    for (unsigned i = 0; i < PT_KEYS; i++) {
+        unsigned k = (i * stride) % PT_KEYS;
+        if (k >= half || (k & 1))
+            pt_take(k);
+    }
+    for (unsigned k = 0; k < PT_KEYS; k += 97) /* all gone */
+        TU_CHECK(weak_take_pending(pt_key(k), (uintptr_t[1]){0}, 1) == 0, "key %u again", k);
+    weak_forget_pending();
+}
+
 /* ------------------------------------------------- clearing vs reading */
 
 #define RACE_N 2048
@@ -408,6 +468,7 @@ CASE(ephemeron_chain_cycle, sc_ephemeron_chain_cycle)
 CASE(ephemeron_key_store_while_marking, sc_key_store_while_marking)
 CASE(ephemeron_set_while_marking, sc_set_while_marking)
 CASE(weak_stats, sc_weak_stats)
+CASE(pending_table, sc_pending_table)
 CASE(ephemeron_clear_race, sc_ephemeron_clear_race)
 
 /* The same under stoptheworld, and with verify (every weak store checked). */
@@ -436,6 +497,7 @@ int main(void)
         cmocka_unit_test(ephemeron_key_store_while_marking),
         cmocka_unit_test(ephemeron_set_while_marking),
         cmocka_unit_test(weak_stats),
+        cmocka_unit_test(pending_table),
         cmocka_unit_test(ephemeron_clear_race),
         cmocka_unit_test(all_under_stoptheworld_and_verify),
     };
