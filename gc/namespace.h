@@ -193,7 +193,6 @@
 #define sweep_begin_cycle tci_sweep_begin_cycle
 #define sweep_claimed tci_sweep_claimed
 #define sweep_finish tci_sweep_finish
-#define sweep_freed_bytes tci_sweep_freed_bytes
 #define sweep_one tci_sweep_one
 #define sweep_released tci_sweep_released
 #define sweep_reset tci_sweep_reset
@@ -202,7 +201,6 @@
 #define threads_alloc_totals_stopped tci_threads_alloc_totals_stopped
 #define threads_attach tci_threads_attach
 #define threads_block_if_running tci_threads_block_if_running
-#define threads_count tci_threads_count
 #define threads_current_run tci_threads_current_run
 #define threads_detach tci_threads_detach
 #define threads_diag_unattached tci_threads_diag_unattached
@@ -215,7 +213,6 @@
 #define threads_self_ptr tci_threads_self_ptr
 #define threads_self_run tci_threads_self_run
 #define threads_unblock tci_threads_unblock
-#define threads_unlock_list tci_threads_unlock_list
 #define weak_clear_object tci_weak_clear_object
 #define weak_end_marking tci_weak_end_marking
 #define weak_ephemeron_pending tci_weak_ephemeron_pending

@@ -129,9 +129,9 @@ double pacer_model_assist_ratio(uint64_t goal, uint64_t heap_live, uint64_t scan
 {
     if (goal == UINT64_MAX)
         return 0;
-    uint64_t hard = (uint64_t)((double)goal * PACER_HARD_GOAL_FACTOR);
+    uint64_t overrun = (uint64_t)((double)goal * PACER_OVERRUN_FACTOR);
     uint64_t runway = heap_live < goal ? goal - heap_live
-                      : heap_live < hard ? hard - heap_live : 0;
+                      : heap_live < overrun ? overrun - heap_live : 0;
     if (runway < PACER_ASSIST_PREPAY)
         runway = PACER_ASSIST_PREPAY;
     return (double)scan_left / (double)runway;
@@ -167,8 +167,8 @@ uint64_t pacer_model_hard_goal(const pacer_model *m)
     if (m->goal == UINT64_MAX)
         return UINT64_MAX;
     double f = 1 + (m->gc_percent > 0 ? m->gc_percent / 100.0 : 0);
-    if (f < PACER_HARD_GOAL_FACTOR)
-        f = PACER_HARD_GOAL_FACTOR;
+    if (f < PACER_OVERRUN_FACTOR)
+        f = PACER_OVERRUN_FACTOR;
     double h = (double)m->goal * f;
     return h >= 1.8e19 ? UINT64_MAX : (uint64_t)h;
 }
@@ -360,7 +360,7 @@ static void charge(tc_thread *t, uint64_t bytes)
 /* Mark until the thread's debt is paid (and PACER_ASSIST_PREPAY at least)
  * or the deadline passes.  When every grey object is in some marker's
  * hands (a long list is marked one object at a time), a heap still below
- * the hard goal may grow: the assist gives up.  Past it, the assist waits
+ * the overrun line may grow: the assist gives up.  Past it, the assist waits
  * for a marker to share work or earn credit, as Go parks such assists:
  * the markers may be the ones that need this CPU, and this is what keeps
  * the heap from running away.  Marking's end (the gate closing) ends the
@@ -369,7 +369,7 @@ static void assist_mark(tc_thread *t)
 {
     uint64_t live = at_load(&heap_estimate), g = at_load(&cycle_goal);
     int past_ceiling = g != UINT64_MAX && live / PACER_CEILING_FACTOR >= g;
-    int may_wait = g != UINT64_MAX && (double)live >= (double)g * PACER_HARD_GOAL_FACTOR;
+    int may_wait = g != UINT64_MAX && (double)live >= (double)g * PACER_OVERRUN_FACTOR;
     uint64_t start = plat_now_ns(), cpu0 = plat_thread_cpu_ns();
     uint64_t deadline = past_ceiling ? UINT64_MAX : start + PACER_ASSIST_MAX_NS;
     while (t->assist_credit < 0 && plat_now_ns() < deadline) {

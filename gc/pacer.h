@@ -44,8 +44,11 @@
 /* The memory limit's goal keeps this much headroom below the limit. */
 #define PACER_LIMIT_HEADROOM_PERCENT 3
 #define PACER_LIMIT_MIN_GROWTH ((uint64_t)1 << 20)
-/* Past the goal, assists aim at goal x 1.1 (Go's "hard goal"). */
-#define PACER_HARD_GOAL_FACTOR 1.1
+/* Past the goal, assists aim at goal x 1.1, the overrun line; past it an
+ * assist with nothing to mark waits for markers.  (The hard goal, how far
+ * extra scan work may push the goal back, is pacer_model_hard_goal's:
+ * goal x (1 + P/100), never below the overrun line.) */
+#define PACER_OVERRUN_FACTOR 1.1
 /* Past goal x 2 ("the ceiling"), an allocation assists until its debt is
  * paid: the per-allocation time cap no longer applies. */
 #define PACER_CEILING_FACTOR 2
@@ -134,8 +137,9 @@ int pacer_should_trigger(void);
 
 /* Pause 1: a cycle starts marking; assists may begin. */
 void pacer_start_cycle(void);
-/* Pause 2: marking ended.  c->heap_trigger and c->scan_work etc. come from
- * the runtime's own counters when zero; see collector.c. */
+/* Pause 2: marking ended.  The caller fills in what the cycle measured
+ * (collector.c); heap_trigger, scan_work and ncpu are set here from the
+ * pacer's own counters. */
 void pacer_end_cycle(pacer_cycle *c);
 /* After sweeping: memory held outside the heap estimate changed. */
 void pacer_set_overhead(uint64_t bytes);

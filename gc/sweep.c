@@ -12,7 +12,6 @@
 #define POISON_BYTE 0xdb
 
 static TC_OWN_LINE tc_aword in_progress; /* spans taken off unswept lists, not yet back */
-static TC_OWN_LINE tc_aword freed_bytes;
 static TC_OWN_LINE tc_aword next_class;   /* round robin for sweep_one (hint only) */
 
 /* Bits of word w that stand for real slots. */
@@ -110,10 +109,8 @@ static int sweep_small(tc_span *s)
     s->cache_word = 0;
     s->alloc_cache = ~s->allocbits[0];
     s->alloc_count = live;
-    if (nfreed) {
+    if (nfreed)
         s->needzero |= opt.poison;
-        at_add(&freed_bytes, (uintptr_t)nfreed * s->slot_size);
-    }
     return live == 0 ? SWEEP_EMPTY : live == s->nelems ? SWEEP_FULL : SWEEP_PARTIAL;
 }
 
@@ -130,7 +127,6 @@ static int sweep_large(tc_span *s)
         return SWEEP_FULL;
     }
     free_slot(s, 0, 0);
-    at_add(&freed_bytes, s->npages * TC_PAGE_SIZE);
     heap_free_span(s);
     return SWEEP_FREED;
 }
@@ -211,11 +207,9 @@ void sweep_begin_cycle(uint64_t cycle)
     }
 }
 
-uint64_t sweep_freed_bytes(void) { return at_load(&freed_bytes); }
 
 void sweep_reset(void)
 {
     at_store(&in_progress, 0);
-    at_store(&freed_bytes, 0);
     at_store(&next_class, 0);
 }

@@ -42,8 +42,6 @@ uint64_t sweep_finish(void);
 /* Mark termination, world stopped: every swept span becomes unswept. */
 void sweep_begin_cycle(uint64_t cycle);
 
-/* Objects and bytes freed by sweeping since start-up. */
-uint64_t sweep_freed_bytes(void);
 /* Zero the counters (shutdown). */
 void sweep_reset(void);
 

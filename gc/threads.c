@@ -235,14 +235,6 @@ void threads_forget_all(void)
     set_self(NULL);
 }
 
-int threads_count(void)
-{
-    threads_lock_list();
-    int n = nthreads;
-    pthread_mutex_unlock(&threads_lock);
-    return n;
-}
-
 uint64_t world_stop(void)
 {
     uint64_t t0 = plat_now_ns();
@@ -322,7 +314,6 @@ void threads_lock_as_blocked(pthread_mutex_t *m)
 
 /* The list lock is held across whole pauses. */
 void threads_lock_list(void) { threads_lock_as_blocked(&threads_lock); }
-void threads_unlock_list(void) { pthread_mutex_unlock(&threads_lock); }
 
 void threads_alloc_totals_stopped(uint64_t *bytes, uint64_t *objects)
 {

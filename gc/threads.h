@@ -55,7 +55,6 @@ typedef struct tc_thread {
                                   this thread (RUNNING, no stress mode) */
     unsigned stress_count;     /* owner only: allocations since the last
                                   cycle the stress mode asked for */
-    int blocking_depth_error;  /* diagnosed once */
     root_fn_entry *scanners;   /* thread root scanners (roots_lock) */
     size_t nscanners, scanners_cap;
     void *barrier_buf[TC_BARRIER_BUF]; /* old values awaiting shading */
@@ -113,7 +112,6 @@ int threads_attach(void);
 void threads_detach(void);
 /* Forget every thread record (shutdown); the caller's included. */
 void threads_forget_all(void);
-int threads_count(void);
 
 /* Stop every attached thread except the caller at a safepoint (or in a
  * blocking region).  Returns the time-to-safepoint in ns.  Holds
@@ -134,12 +132,11 @@ void threads_fork_child(void);
 void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx);
 void threads_lock_list(void);
 
-/* Lock m, a lock held across whole pauses (threads_lock, gc_lock) and
+/* Lock m, a lock held across whole pauses (threads_lock, init_lock) and
  * taken only by threads that stop the world while holding it: a running
  * caller waits in the BLOCKING state, so a stopper never waits for a thread
  * that waits for the stopper. */
 void threads_lock_as_blocked(pthread_mutex_t *m);
-void threads_unlock_list(void);
 
 /* Sum of the allocation counters of every thread, attached or gone. */
 void threads_alloc_totals(uint64_t *bytes, uint64_t *objects);

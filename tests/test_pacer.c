@@ -503,8 +503,8 @@ static void burst_is_absorbed_by_assists(void **state)
      * goal assists aim at goal x 1.1; the ceiling (2x), where the cap is
      * lifted, is the hard bound, far away. */
     double d = run_burst(50e6, 1e9, 4, 1024 * KiB, &after);
-    assert_true(d >= -TOLERANCE && d <= PACER_HARD_GOAL_FACTOR - 1 + TOLERANCE);
-    assert_true(after >= -TOLERANCE && after <= PACER_HARD_GOAL_FACTOR - 1);
+    assert_true(d >= -TOLERANCE && d <= PACER_OVERRUN_FACTOR - 1 + TOLERANCE);
+    assert_true(after >= -TOLERANCE && after <= PACER_OVERRUN_FACTOR - 1);
 }
 
 /* ------------------------------------------------- (c) the live heap grows */
@@ -633,7 +633,7 @@ static void gc_off_with_limit(void **state)
     for (int i = 0; i < s.ncycles && i < MAX_CYCLES; i++) {
         const sim_cycle *c = cyc(&s, i);
         assert_int_equal(c->goal, want_goal); /* the scan work is far below */
-        assert_int_equal(c->hard_goal, (uint64_t)((double)want_goal * PACER_HARD_GOAL_FACTOR));
+        assert_int_equal(c->hard_goal, (uint64_t)((double)want_goal * PACER_OVERRUN_FACTOR));
         assert_true(c->heap_end <= (uint64_t)limit);
         if (i == 0)
             continue; /* the first starts at once: the start-up live set */
@@ -980,7 +980,7 @@ static void assist_ratio_formula(void **state)
 {
     (void)state;
     const uint64_t goal = 100 * MiB;
-    const double hard = (double)goal * PACER_HARD_GOAL_FACTOR;
+    const double hard = (double)goal * PACER_OVERRUN_FACTOR;
     /* No goal: no assists. */
     assert_true(pacer_model_assist_ratio(UINT64_MAX, 50 * MiB, 10 * MiB) == 0);
     /* Below the goal: scan left / heap left. */
@@ -1071,14 +1071,14 @@ static void hard_goal_formula(void **state)
     /* Small percents: 1.1x. */
     m = model(5, INT64_MAX, 100 * MiB, 0);
     assert_int_equal(pacer_model_hard_goal(&m),
-                     (uint64_t)((double)(105 * MiB) * PACER_HARD_GOAL_FACTOR));
+                     (uint64_t)((double)(105 * MiB) * PACER_OVERRUN_FACTOR));
     m = model(0, INT64_MAX, 100 * MiB, 0);
     assert_int_equal(pacer_model_hard_goal(&m),
-                     (uint64_t)((double)(100 * MiB) * PACER_HARD_GOAL_FACTOR));
+                     (uint64_t)((double)(100 * MiB) * PACER_OVERRUN_FACTOR));
     /* GC off under a limit: 1.1x the limit's goal. */
     m = model(TC_GC_OFF, 256 * (int64_t)MiB, 10 * MiB, 0);
     assert_int_equal(pacer_model_hard_goal(&m),
-                     (uint64_t)((double)headroom_goal(256 * MiB) * PACER_HARD_GOAL_FACTOR));
+                     (uint64_t)((double)headroom_goal(256 * MiB) * PACER_OVERRUN_FACTOR));
     /* GC percent with the limit's goal the lower: the percent's factor
      * applies to the limit's goal (nearly 2x the limit here). */
     m = model(100, 256 * (int64_t)MiB, 200 * MiB, 0);
