@@ -161,7 +161,7 @@ static void flush_cache(tc_thread *t, void *ctx)
 }
 
 /* Pause 1, world stopped: sweep termination and mark start. */
-static void mark_start(cycle *c)
+static void cycle_mark_start(cycle *c)
 {
     uint64_t t0 = plat_now_ns();
     uint64_t swept = sweep_finish();
@@ -209,7 +209,7 @@ static void checkmark_roots(tc_visitor *v)
 }
 
 /* Pause 2, world stopped, nothing grey left: end the mark. */
-static void mark_done(cycle *c)
+static void cycle_mark_done(cycle *c)
 {
     if (opt.checkmark)
         mark_checkmark(checkmark_roots);
@@ -249,7 +249,7 @@ static int try_mark_termination(cycle *c, int attempt)
         mark_finish_overflow(&c->v);
     mark_visitor_done(&c->v);
     if (done)
-        mark_done(c);
+        cycle_mark_done(c);
     uint64_t t1 = plat_now_ns();
     c->info.stw2_ns += pause_end(c, &p);
     c->info.tts2_ns += p.tts_ns;
@@ -271,11 +271,11 @@ static void concurrent_mark(void)
 }
 
 /* The whole mark inside one pause (stoptheworld=1). */
-static void mark_stopped(cycle *c)
+static void cycle_mark_stopped(cycle *c)
 {
     pause p;
     pause_begin(&p);
-    mark_start(c);
+    cycle_mark_start(c);
     uint64_t t0 = plat_now_ns();
     final_scan(&c->v);
     barrier_flush_all();
@@ -283,7 +283,7 @@ static void mark_stopped(cycle *c)
     mark_finish_overflow(&c->v);
     mark_visitor_done(&c->v);
     uint64_t t1 = plat_now_ns();
-    mark_done(c);
+    cycle_mark_done(c);
     c->info.mark_ns = t1 - t0;
     c->info.mark_term_ns = plat_now_ns() - t1;
     c->info.stw1_ns = pause_end(c, &p);
@@ -291,11 +291,11 @@ static void mark_stopped(cycle *c)
     c->info.mark_term_attempts = 1; /* that one pause also ended the mark */
 }
 
-static void mark_concurrently(cycle *c)
+static void cycle_mark_concurrently(cycle *c)
 {
     pause p;
     pause_begin(&p);
-    mark_start(c);
+    cycle_mark_start(c);
     c->info.stw1_ns = pause_end(c, &p);
     c->info.tts1_ns = p.tts_ns;
     c->mark_begin_ns = plat_now_ns();
@@ -355,9 +355,9 @@ static void run_cycle(uint64_t number, int forced)
     c.info.start_ns = stats_since_init(plat_now_ns());
     at_store(&cycles_started, number);
     if (opt.stoptheworld)
-        mark_stopped(&c);
+        cycle_mark_stopped(&c);
     else
-        mark_concurrently(&c);
+        cycle_mark_concurrently(&c);
     uint64_t mark_end = plat_now_ns();
     c.info.cpu_background_ns = at_load(&worker_cpu_ns);
     c.info.cpu_idle_ns = at_load(&idle_cpu_ns);

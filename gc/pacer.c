@@ -108,7 +108,7 @@ double pacer_model_consmark(const pacer_cycle *c)
     double avail = (double)c->mark_wall_ns * c->ncpu;
     double u = clamp((double)c->mark_cpu_ns / avail, 0.01, 0.95);
     double idle = clamp((double)c->idle_cpu_ns / avail, 0, 1);
-    double grown = c->heap_end > c->heap_trigger ? (double)(c->heap_end - c->heap_trigger) : 0;
+    double grown = c->heap_end > c->heap_start ? (double)(c->heap_end - c->heap_start) : 0;
     return grown * (u + idle) / ((double)c->scan_work * (1 - u));
 }
 
@@ -201,7 +201,7 @@ static TC_OWN_LINE tc_aword heap_estimate; /* written on every refill */
 static tc_aword goal, trigger, gc_percent, memory_limit;
 
 /* The cycle under way (set in pause 1, read lock-free by assists). */
-static tc_aword marking, cycle_number, cycle_goal, cycle_hard_goal, cycle_trigger, scan_expected;
+static tc_aword marking, cycle_number, cycle_goal, cycle_hard_goal, cycle_heap_start, scan_expected;
 static TC_OWN_LINE tc_aword scan_done;   /* bytes marked this cycle */
 static TC_OWN_LINE tc_aword bg_credit;   /* background scan work not yet taken */
 static TC_OWN_LINE tc_aword cycle_assist_ns;
@@ -245,7 +245,7 @@ void pacer_init(int pct, int64_t limit, double bg_utilization)
     at_store(&heap_estimate, 0);
     at_store(&marking, 0);
     at_store(&cycle_number, 0);
-    at_store(&cycle_trigger, 0);
+    at_store(&cycle_heap_start, 0);
     reset_cycle_counters();
     at_store(&gc_cpu_total, 0);
     ncpu = plat_ncpu();
@@ -277,7 +277,7 @@ void pacer_start_cycle(void)
      * cycle has, everything in use might be. */
     at_store(&scan_expected, model.heap_marked ? model.heap_marked : live);
     pthread_mutex_unlock(&pacer_lock);
-    at_store(&cycle_trigger, live);
+    at_store(&cycle_heap_start, live);
     reset_cycle_counters();
     at_add(&cycle_number, 1);
     at_store_seq(&marking, 1);
@@ -286,7 +286,7 @@ void pacer_start_cycle(void)
 void pacer_end_cycle(pacer_cycle *c)
 {
     at_store_seq(&marking, 0);
-    c->heap_trigger = at_load(&cycle_trigger);
+    c->heap_start = at_load(&cycle_heap_start);
     c->scan_work = at_load(&scan_done);
     c->ncpu = ncpu;
     pthread_mutex_lock(&pacer_lock);
@@ -353,7 +353,7 @@ static void charge(tc_thread *t, uint64_t bytes)
     }
     double ratio = pacer_model_assist(at_load(&cycle_goal), at_load(&cycle_hard_goal),
                                       at_load(&heap_estimate), at_load(&scan_expected),
-                                      at_load(&cycle_trigger), at_load(&scan_done));
+                                      at_load(&cycle_heap_start), at_load(&scan_done));
     t->assist_credit -= (int64_t)((double)bytes * ratio);
 }
 

@@ -81,7 +81,8 @@ typedef struct pacer_model {
 
 /* What one cycle measured, for pacer_model_end_cycle. */
 typedef struct pacer_cycle {
-    uint64_t heap_trigger;   /* heap live when the cycle started */
+    uint64_t heap_start;     /* heap live when the cycle started (not the
+                                trigger: tc_cycle_info.heap_trigger is) */
     uint64_t heap_end;       /* heap live at mark termination */
     uint64_t heap_marked;    /* heap in use after it: marked + black */
     uint64_t scan_work;      /* bytes the markers marked */
@@ -138,7 +139,7 @@ int pacer_should_trigger(void);
 /* Pause 1: a cycle starts marking; assists may begin. */
 void pacer_start_cycle(void);
 /* Pause 2: marking ended.  The caller fills in what the cycle measured
- * (collector.c); heap_trigger, scan_work and ncpu are set here from the
+ * (collector.c); heap_start, scan_work and ncpu are set here from the
  * pacer's own counters. */
 void pacer_end_cycle(pacer_cycle *c);
 /* After sweeping: memory held outside the heap estimate changed. */

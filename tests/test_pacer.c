@@ -155,7 +155,7 @@ static void sim_end_cycle(sim *s)
     s->cur.heap_marked = s->target + s->alloc_in_cycle; /* black allocation */
     s->cur.scan_work = (uint64_t)(s->scanned + 0.5);
     pacer_cycle c = {
-        .heap_trigger = s->cur.heap_start,
+        .heap_start = s->cur.heap_start,
         .heap_end = s->heap,
         .heap_marked = s->cur.heap_marked,
         .scan_work = s->cur.scan_work,
@@ -815,7 +815,7 @@ static pacer_cycle cycle_with_consmark(double cm, uint64_t scan)
 {
     /* cm = grown x u / (scan x (1 - u)) with u = 0.25: grown = 3 cm scan. */
     return (pacer_cycle){
-        .heap_trigger = 100 * MiB,
+        .heap_start = 100 * MiB,
         .heap_end = 100 * MiB + (uint64_t)(3 * cm * (double)scan + 0.5),
         .heap_marked = scan + 30 * MiB,
         .scan_work = scan,
@@ -931,7 +931,7 @@ static void consmark_formula(void **state)
 {
     (void)state;
     pacer_cycle c = {
-        .heap_trigger = 100 * MiB,
+        .heap_start = 100 * MiB,
         .heap_end = 120 * MiB,
         .scan_work = 50 * MiB,
         .mark_wall_ns = 100000000,
@@ -968,9 +968,9 @@ static void consmark_formula(void **state)
     d.ncpu = -1;
     assert_true(pacer_model_consmark(&d) == 0);
     d = c;
-    d.heap_end = d.heap_trigger; /* no growth */
+    d.heap_end = d.heap_start; /* no growth */
     assert_true(pacer_model_consmark(&d) == 0);
-    d.heap_end = d.heap_trigger - MiB; /* shrank (a forced cycle) */
+    d.heap_end = d.heap_start - MiB; /* shrank (a forced cycle) */
     assert_true(pacer_model_consmark(&d) == 0);
     pacer_cycle z = {0};
     assert_true(pacer_model_consmark(&z) == 0);
