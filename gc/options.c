@@ -18,7 +18,6 @@ static int default_mark_workers(void)
     return n <= 4 ? 1 : n / 4;
 }
 
-
 /* A decimal integer in [lo, hi] with nothing after it. */
 static int parse_int_range(const char *s, long long lo, long long hi, long long *out)
 {
