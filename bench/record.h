@@ -21,7 +21,11 @@
  * the heap held, the goal and trigger (tricolor), and the resident set
  * (/proc/self/statm); for tricolor it also moves new pauses from the stats
  * ring to the pause log.  It never touches the GC heap (for Boehm it is
- * not even registered with the collector).
+ * not even registered with the collector).  BENCH_NO_SAMPLER=1 runs
+ * without it, to see what a third thread does to the gaps on 2 cores
+ * (issue 14): the heap series then has only the end, and tricolor's
+ * pauses are read from its ring once, at the end (pauses_lost counts
+ * what the ring no longer held).
  *
  * The report: bk_print_result prints one JSON line with backend.h's
  * basic fields plus
@@ -210,6 +214,7 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stop;
+    int off; /* BENCH_NO_SAMPLER: no thread, one sample at the end */
     bk_sample *v;
     size_t n;
     int statm; /* /proc/self/statm, or -1 */
@@ -274,12 +279,20 @@ static inline void bk__sampler_start(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&bk__sampler.cond, &ca);
     pthread_condattr_destroy(&ca);
+    const char *off = getenv("BENCH_NO_SAMPLER");
+    bk__sampler.off = off && *off && strcmp(off, "0") != 0;
+    if (bk__sampler.off)
+        return;
     if (pthread_create(&bk__sampler.thread, NULL, bk__sampler_main, NULL) != 0)
         bk_die("cannot start the sampler thread");
 }
 
 static inline void bk__sampler_stop(void)
 {
+    if (bk__sampler.off) {
+        bk__sample(); /* the pauses (from tricolor's ring) and the end state */
+        return;
+    }
     pthread_mutex_lock(&bk__sampler.lock);
     bk__sampler.stop = 1;
     pthread_cond_signal(&bk__sampler.cond);
