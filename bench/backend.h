@@ -45,6 +45,7 @@
 #define BENCH_BACKEND_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,28 @@ static inline void bk_die(const char *what)
 {
     fprintf(stderr, "bench: %s\n", what);
     exit(1);
+}
+
+static inline uint64_t bk__gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* A stride that visits every position of n once per n steps, scattered:
+ * the first integer from floor(n * 0.6180339887) up that is coprime with
+ * n (ephemeron and finalizer drop their objects in this order; bench/run
+ * computes the same for their checksums). */
+static inline uint64_t bk_stride_of(uint64_t n)
+{
+    uint64_t m = (uint64_t)((double)n * 0.6180339887);
+    while (bk__gcd(m, n) != 1)
+        m++;
+    return m;
 }
 
 #include "mmu.h"
@@ -613,5 +636,19 @@ static inline void bk_collect(void)
 }
 
 #endif
+
+/* A failed check of benchmark `bench`: "bench[backend]: message", exit 1. */
+static inline void bk_fail(const char *bench, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+static inline void bk_fail(const char *bench, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s[%s]: ", bench, BK_NAME);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
 
 #endif /* BENCH_BACKEND_H */

@@ -70,7 +70,6 @@
  * Usage: ephemeron [KEYS [ROUNDS [KINDS]]]   (defaults 1000000 150 both;
  *                                             KINDS: both, eph or weak)
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,38 +176,6 @@ static size_t take_slot(table *t, void ***arr)
 
 /* ------------------------------------------------------------------ main */
 
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/* The replacement stride: the first integer from floor(n * 0.6180339887)
- * up that is coprime with n (bench/run computes the same). */
-static uint64_t stride_of(uint64_t n)
-{
-    uint64_t m = (uint64_t)((double)n * 0.6180339887);
-    while (gcd(m, n) != 1)
-        m++;
-    return m;
-}
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "ephemeron[%s]: ", BK_NAME);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
 static key *new_key(uint64_t id, uint64_t pos)
 {
     key *k = bk_alloc_leaf(&key_type, sizeof(key));
@@ -252,12 +219,12 @@ static uint64_t check_table(const table *t, void **arr, key **keys, uint64_t nke
             value *v = eph_value(x);
             if (!k) {
                 if (v || eph_raw_value(x))
-                    fail("table slot %zu: the entry's key was cleared but not its value", i);
+                    bk_fail("ephemeron", "table slot %zu: the entry's key was cleared but not its value", i);
                 ++*cleared;
                 continue;
             }
             if (!v || v->id != k->id || v->check != check_of(k->id))
-                fail("table slot %zu: the entry of key %llu has a wrong value", i,
+                bk_fail("ephemeron", "table slot %zu: the entry of key %llu has a wrong value", i,
                      (unsigned long long)k->id);
         } else
 #endif
@@ -277,17 +244,17 @@ static uint64_t check_table(const table *t, void **arr, key **keys, uint64_t nke
             continue;
         }
         if ((t->is_eph ? k->eslot : k->wslot) != i)
-            fail("%s table slot %zu: key %llu's %s is at slot %llu", tname, i,
+            bk_fail("ephemeron", "%s table slot %zu: key %llu's %s is at slot %llu", tname, i,
                  (unsigned long long)k->id, what,
                  (unsigned long long)(t->is_eph ? k->eslot : k->wslot));
         if (seen[k->pos]++)
-            fail("key %llu has two %s", (unsigned long long)k->id,
+            bk_fail("ephemeron", "key %llu has two %s", (unsigned long long)k->id,
                  t->is_eph ? "entries" : "weak references");
         live++;
         sum += k->id + 1;
     }
     if (!*stale && live != nkeys)
-        fail("%llu live %s, expected %llu", (unsigned long long)live,
+        bk_fail("ephemeron", "%llu live %s, expected %llu", (unsigned long long)live,
              t->is_eph ? "entries" : "weak references", (unsigned long long)nkeys);
     return sum;
 }
@@ -313,7 +280,7 @@ int main(int argc, char **argv)
                         "applicable\n", BK_NAME, kinds);
         return 2;
     }
-    uint64_t per_round = nkeys / 100 ? nkeys / 100 : 1, stride = stride_of(nkeys);
+    uint64_t per_round = nkeys / 100 ? nkeys / 100 : 1, stride = bk_stride_of(nkeys);
     /* bench/run computes the checksum in awk's doubles: keep it exact. */
     if ((double)nkeys * (double)nkeys > 0x1p53 ||
         2.0 * (double)nkeys * ((double)nkeys + (double)rounds * (double)per_round + 1) > 0x1p53)
@@ -418,12 +385,12 @@ int main(int argc, char **argv)
                 void *e = etab[q->eslot];
                 value *qv = eph_value(e);
                 if (eph_key(e) != q || !qv || qv->id != q->id || qv->check != check_of(q->id))
-                    fail("round %ld: the entry of live key %llu is damaged", r,
+                    bk_fail("ephemeron", "round %ld: the entry of live key %llu is damaged", r,
                          (unsigned long long)q->id);
             }
 #endif
             if (use_weak && bk_weak_get(wtab[q->wslot]) != q)
-                fail("round %ld: the weak reference to live key %llu does not read it", r,
+                bk_fail("ephemeron", "round %ld: the weak reference to live key %llu does not read it", r,
                      (unsigned long long)q->id);
         }
     }
@@ -447,7 +414,7 @@ int main(int argc, char **argv)
             checksum += check_table(&wt, wtab, keys, nkeys, seen, &wcleared, &wstale, last);
     } while ((estale || wstale) && collections < BK_FINAL_COLLECTIONS);
     if (estale > BK_RETAIN_TOLERANCE || wstale > BK_RETAIN_TOLERANCE)
-        fail("after %d full collection(s), %llu entries and %llu weak references of dropped "
+        bk_fail("ephemeron", "after %d full collection(s), %llu entries and %llu weak references of dropped "
              "keys were not cleared", collections, (unsigned long long)estale,
              (unsigned long long)wstale);
     uint64_t check_ns = bk_now_ns() - c0;

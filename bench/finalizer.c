@@ -51,7 +51,6 @@
  *
  * Usage: finalizer [LIVE [ROUNDS]]      (defaults 200000 200)
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,37 +121,6 @@ static void on_finalize(void *obj, void *ctx)
     __atomic_fetch_add(&finalized, 1, __ATOMIC_RELEASE);
 }
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "finalizer[%s]: ", BK_NAME);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/* As in ephemeron.c (bench/run computes the same). */
-static uint64_t stride_of(uint64_t n)
-{
-    uint64_t m = (uint64_t)((double)n * 0.6180339887);
-    while (gcd(m, n) != 1)
-        m++;
-    return m;
-}
-
 /* A finalizable object with id, its child, and its finalizer. */
 static fobj *new_fobj(uint64_t id)
 {
@@ -198,7 +166,7 @@ int main(int argc, char **argv)
     uint64_t nlive = argc > 1 ? (uint64_t)bk_arg(argv[1], 1, 100000000, argv[0], USAGE) : 200000;
     long rounds = argc > 2 ? bk_arg(argv[2], 0, 1000000, argv[0], USAGE) : 200;
     uint64_t per_round = nlive / 100 ? nlive / 100 : 1, nshort = SHORT_PER_REPLACED * per_round;
-    uint64_t stride = stride_of(nlive);
+    uint64_t stride = bk_stride_of(nlive);
     nids = nlive + (uint64_t)rounds * (per_round + nshort);
     /* bench/run computes the checksum in awk's doubles: keep it exact. */
     if ((double)nids * ((double)nids + 1) / 2 > 0x1p53)
@@ -242,7 +210,7 @@ int main(int argc, char **argv)
     uint64_t phase_ns = bk_now_ns() - p0, phase_gap_ns = bk_gap_max_ns();
     uint64_t in_churn = __atomic_load_n(&finalized, __ATOMIC_ACQUIRE);
     if (next_id != nids)
-        fail("made %llu objects, expected %llu", (unsigned long long)next_id,
+        bk_fail("finalizer", "made %llu objects, expected %llu", (unsigned long long)next_id,
              (unsigned long long)nids);
 
     /* Every dropped object's finalizer must run, once. */
@@ -254,7 +222,7 @@ int main(int argc, char **argv)
         if (n >= expected || __atomic_load_n(&fin_errors, __ATOMIC_RELAXED))
             break;
         if (bk_now_ns() - d0 > (uint64_t)DRAIN_LIMIT_S * 1000000000u)
-            fail("after %d s and %d full collection(s), %llu of the %llu dropped objects' "
+            bk_fail("finalizer", "after %d s and %d full collection(s), %llu of the %llu dropped objects' "
                  "finalizers had run", DRAIN_LIMIT_S, collections, (unsigned long long)n,
                  (unsigned long long)expected);
         if (bk_finalizers_run() > 0)
@@ -273,11 +241,11 @@ int main(int argc, char **argv)
     uint64_t drain_ns = bk_now_ns() - d0;
     uint64_t nerr = __atomic_load_n(&fin_errors, __ATOMIC_RELAXED);
     if (nerr)
-        fail("%llu finalizer runs were wrong (a damaged object, or a second run), the first "
+        bk_fail("finalizer", "%llu finalizer runs were wrong (a damaged object, or a second run), the first "
              "for id %llu", (unsigned long long)nerr, (unsigned long long)first_bad);
     uint64_t nfin = __atomic_load_n(&finalized, __ATOMIC_ACQUIRE);
     if (nfin > expected || expected - nfin > BK_RETAIN_TOLERANCE)
-        fail("%llu finalizers ran after %d full collection(s), expected %llu",
+        bk_fail("finalizer", "%llu finalizers ran after %d full collection(s), expected %llu",
              (unsigned long long)nfin, collections, (unsigned long long)expected);
     uint64_t retained = expected - nfin;
     /* Exactly the dropped ones: no live object's id is set. */
@@ -286,14 +254,14 @@ int main(int argc, char **argv)
             BK_SAFEPOINT();
         uint64_t id = untag(live[i]->id2);
         if (__atomic_load_n(&ran[id], __ATOMIC_RELAXED))
-            fail("the live object %llu (position %llu) was finalized", (unsigned long long)id,
+            bk_fail("finalizer", "the live object %llu (position %llu) was finalized", (unsigned long long)id,
                  (unsigned long long)i);
     }
     uint64_t set = 0;
     for (uint64_t id = 0; id < nids; id++)
         set += __atomic_load_n(&ran[id], __ATOMIC_RELAXED);
     if (set != nfin)
-        fail("%llu ids finalized, but %llu finalizers ran", (unsigned long long)set,
+        bk_fail("finalizer", "%llu ids finalized, but %llu finalizers ran", (unsigned long long)set,
              (unsigned long long)nfin);
     /* The sum over the finalized ids, and over the dropped objects a
      * conservative scan retained (only Boehm's, at most
