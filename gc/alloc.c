@@ -12,6 +12,7 @@
 #include "options.h"
 #include "pacer.h"
 #include "platform.h"
+#include "stall.h"
 #include "sweep.h"
 #include "weak.h"
 
@@ -122,18 +123,29 @@ static int is_weak_layout(int layout)
     return layout == TC_LAYOUT_WEAK || layout == TC_LAYOUT_EPHEMERON;
 }
 
+/* A span from the page heap (stalls: refill). */
+static tc_span *reserve_span(size_t npages)
+{
+    int prev = stall_begin(TC_STALL_REFILL);
+    tc_span *s = heap_reserve_span(npages);
+    stall_end(prev);
+    return s;
+}
+
 static tc_span *new_small_span(unsigned c)
 {
     const sc_info *ci = &sc_table[c];
-    tc_span *s = heap_reserve_span(ci->npages);
+    tc_span *s = reserve_span(ci->npages);
     if (!s)
         return NULL;
     /* Old bytes could sit where this class puts slot headers, and a free
      * slot must read as header 0: clear the whole span once, up front. */
+    int prev = stall_begin(TC_STALL_FRESH);
     if (s->needzero) {
         memset((void *)s->base, 0, s->npages * TC_PAGE_SIZE);
         s->needzero = 0;
     }
+    stall_end(prev);
     s->sizeclass = (uint8_t)c;
     s->slot_size = ci->slot_size;
     s->nelems = ci->nelems;
@@ -174,6 +186,13 @@ void alloc_flush_cache(tc_thread *t)
         uncache(t, c);
 }
 
+static void collect_before_giving_up(void)
+{
+    int prev = stall_begin(TC_STALL_COLLECT);
+    collector_collect(1);
+    stall_end(prev);
+}
+
 /* A span of class c with a free slot for t's cache, or NULL if the OS
  * refused memory even after a collection. */
 static tc_span *refill(tc_thread *t, unsigned c)
@@ -188,7 +207,7 @@ static tc_span *refill(tc_thread *t, unsigned c)
     if (!s)
         s = new_small_span(c);
     if (!s) {
-        collector_collect(1); /* a full cycle before giving up */
+        collect_before_giving_up();
         s = central_take(c);
         if (!s)
             s = new_small_span(c);
@@ -235,10 +254,10 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
         return out_of_memory(t, size);
     size_t npages = (size + TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
     collector_maybe_trigger();
-    tc_span *s = heap_reserve_span(npages);
+    tc_span *s = reserve_span(npages);
     if (!s) {
-        collector_collect(1); /* a full cycle before giving up */
-        s = heap_reserve_span(npages);
+        collect_before_giving_up();
+        s = reserve_span(npages);
         if (!s)
             return out_of_memory(t, size);
     }
@@ -248,12 +267,16 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     span_init_alloc(s);
     s->alloc_count = 1;
     s->has_weak = (uint8_t)is_weak_layout(type->layout);
+    /* Reused pages are zeroed here; fresh ones are left untouched (the
+     * program may never touch them all). */
+    int prev = stall_begin(TC_STALL_FRESH);
     void *payload = init_object(t, s, 0, type);
+    stall_end(prev);
     heap_publish_span(s, SPAN_LARGE);
     pacer_note_allocated(npages * TC_PAGE_SIZE);
     pacer_assist(t, npages * TC_PAGE_SIZE);
     central *ce = &centrals[0];
-    pthread_mutex_lock(&ce->lock);
+    stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
     span_list_push(&ce->full, s);
     pthread_mutex_unlock(&ce->lock);
     return payload;
@@ -294,7 +317,7 @@ static int bad_request(const tc_type *type, size_t size)
 }
 
 /* Everything but the fast path: errors, refills, large objects. */
-static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
+static void *alloc_slow_untraced(tc_thread *t, const tc_type *type, size_t size)
 {
     if (!t)
         return thread_self_or_diag("tc_alloc");
@@ -323,6 +346,16 @@ static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
     if (is_weak_layout(type->layout))
         s->has_weak = 1; /* its sweep clears dead weak slots (weak.h) */
     return init_object(t, s, (size_t)idx, type);
+}
+
+static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
+{
+    if (!stall_on())
+        return alloc_slow_untraced(t, type, size);
+    stall_enter();
+    void *p = alloc_slow_untraced(t, type, size);
+    stall_leave("tc_alloc");
+    return p;
 }
 
 /* The fast path applies: attached, not in a blocking region and not in the

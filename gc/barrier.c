@@ -5,6 +5,7 @@
 #include "mark.h"
 #include "options.h"
 #include "platform.h"
+#include "stall.h"
 
 int tc__barrier_on;
 static tc_aword marking;
@@ -33,12 +34,15 @@ void barrier_flush(tc_thread *t)
     }
 }
 
-/* The owner flushes its own full buffer: that CPU is the barrier's cost. */
+/* The owner flushes its own full buffer: that CPU is the barrier's cost,
+ * and the one part of a store that can stall (a traced call). */
 static void flush_own(tc_thread *t)
 {
+    stall_enter();
     uint64_t cpu0 = plat_thread_cpu_ns();
     barrier_flush(t);
     at_add(&flush_cpu_ns, plat_thread_cpu_ns() - cpu0);
+    stall_leave("tc_write");
 }
 
 uint64_t barrier_take_flush_cpu(void)

@@ -44,9 +44,13 @@ tc_span *span_list_pop(span_list *l);
 void span_list_append(span_list *to, span_list *from);
 
 /* A swept span of class c with a free slot, sweeping unswept ones on the
- * way (lazy sweeping, at most 100 of them); NULL if none: the caller gets
+ * way (lazy sweeping, for at most 100 us); NULL if none: the caller gets
  * a new span. */
 tc_span *central_take(unsigned c);
+#ifdef TC_TESTING
+/* Test hook: central_take's sweep budget in ns (0: one span per call). */
+void central_test_set_sweep_budget(uint64_t ns);
+#endif
 /* Return a swept span (from a cache) to partial or full. */
 void central_put(tc_span *s);
 

@@ -17,6 +17,7 @@
 #include "platform.h"
 #include "roots.h"
 #include "scavenge.h"
+#include "stall.h"
 #include "stats.h"
 #include "sweep.h"
 #include "threads.h"
@@ -56,6 +57,7 @@ static TC_OWN_LINE tc_aword worker_cpu_ns;
 static TC_OWN_LINE tc_aword idle_cpu_ns;
 int collector_running(void) { return at_load(&running) != 0; }
 int collector_phase(void) { return (int)at_load(&phase); }
+uint64_t collector_cycles_started(void) { return at_load(&cycles_started); }
 
 #ifdef TC_TESTING
 static tc_aword hold_marking, hold_sweep, stw1_swept;
@@ -326,6 +328,7 @@ static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
     weak_take_cycle_counts(&c->info.weak_cleared, &c->info.ephemerons);
     final_take_cycle_counts(&c->info.finalizers_queued, &c->info.finalizers_run);
+    stall_take_cycle(&c->info);
     uint64_t now = plat_now_ns();
     stats_add_cpu_sweep(cpu);
     pacer_note_gc_cpu(cpu);
@@ -523,6 +526,7 @@ static void teardown(void)
     scavenge_reset_counters();
     weak_reset();
     final_reset();
+    stall_reset();
     at_store(&cycles_started, 0);
     at_store(&cycles_marked, 0);
     at_store(&requested, 0);
@@ -544,6 +548,7 @@ static int start_collector(const tc_config *cfg)
     central_init();
     weak_init();
     stats_init(plat_now_ns());
+    stall_init(opt.stalls_us, opt.trace == TC_TRACE_JSON);
     pacer_init(opt.gc_percent, opt.memory_limit, plan_workers(opt.mark_workers, plat_ncpu()));
     barrier_set_marking(0);
     alloc_init();

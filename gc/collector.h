@@ -46,6 +46,8 @@ int collector_running(void);
 int collector_on_own_thread(void);
 /* PHASE_*: what the collector thread is doing. */
 int collector_phase(void);
+/* Cycles started so far: the number of the one under way, if any. */
+uint64_t collector_cycles_started(void);
 
 #ifdef TC_TESTING
 /* Test hooks.  While held, a cycle stops after pause 1 with the barrier on

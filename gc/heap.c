@@ -10,6 +10,7 @@
 
 #include "platform.h"
 #include "spanpool.h"
+#include "stall.h"
 
 #define MAP_ENTRIES ((size_t)1 << (TC_ADDR_BITS - TC_ARENA_SHIFT))
 #define FREE_EXACT 128 /* free spans of 1..127 pages sit in exact lists */
@@ -25,6 +26,9 @@ static tc_aword released_bytes; /* pages whose released bit is set, in bytes */
 static tc_aword metadata_bytes; /* see heap_metadata_bytes */
 static tc_aword grow_hook;      /* heap_grow_hook_fn or 0 */
 static int in_grow_hook;        /* under heap_lock: the hook is running */
+/* The span the scavenger has off the free lists (heap_lock), for a
+ * forked child to put back: the scavenger does not survive a fork. */
+static tc_span *scavenging;
 static tc_aword release_failed; /* a madvise failed: said once */
 
 
@@ -49,6 +53,7 @@ void heap_shutdown(void)
     heap_arena_map = NULL;
     memset(free_exact, 0, sizeof free_exact);
     free_big = NULL;
+    scavenging = NULL;
     at_store(&inuse_bytes, 0);
     at_store(&mapped_bytes, 0);
     at_store(&released_bytes, 0);
@@ -160,9 +165,11 @@ static void call_grow_hook(uint64_t bytes)
     heap_grow_hook_fn fn = (heap_grow_hook_fn)at_load(&grow_hook);
     if (!fn)
         return;
+    int prev = stall_begin(TC_STALL_RELEASE);
     in_grow_hook = 1;
     fn(bytes);
     in_grow_hook = 0;
+    stall_end(prev);
 }
 
 /* Metadata an arena of npages pages holds: page table, released bitmap,
@@ -256,7 +263,7 @@ void heap_publish_span(tc_span *s, int state)
 
 tc_span *heap_reserve_span(size_t npages)
 {
-    pthread_mutex_lock(&heap_lock);
+    stall_lock(&heap_lock, STALL_LOCK_HEAP);
     tc_span *s = free_find(npages);
     if (!s && heap_grow(npages) == 0)
         s = free_find(npages);
@@ -292,15 +299,11 @@ static tc_span *free_neighbour(tc_arena *a, uintptr_t page_addr)
     return n && at_load(&n->state) == SPAN_FREE ? n : NULL;
 }
 
-void heap_free_span(tc_span *s)
+/* heap_lock held: s (state SPAN_FREE, pages mapped to nothing) joins its
+ * free neighbours and goes on a free list. */
+static void coalesce_and_insert(tc_span *s)
 {
-    pthread_mutex_lock(&heap_lock);
     tc_arena *a = arena_of(s->base);
-    at_sub(&inuse_bytes, s->npages * TC_PAGE_SIZE);
-    at_store_release(&s->state, SPAN_FREE);
-    map_span_pages(s, NULL, 1);
-    s->needzero = 1;
-    s->sizeclass = 0;
     tc_span *before = free_neighbour(a, s->base - TC_PAGE_SIZE);
     if (before) {
         free_list_remove(before);
@@ -320,10 +323,33 @@ void heap_free_span(tc_span *s)
     s->needzero = 1;
     map_span_pages(s, s, 0);
     free_list_insert(s);
+}
+
+void heap_free_span(tc_span *s)
+{
+    stall_lock(&heap_lock, STALL_LOCK_HEAP);
+    at_sub(&inuse_bytes, s->npages * TC_PAGE_SIZE);
+    at_store_release(&s->state, SPAN_FREE);
+    map_span_pages(s, NULL, 1);
+    s->needzero = 1;
+    s->sizeclass = 0;
+    coalesce_and_insert(s);
     pthread_mutex_unlock(&heap_lock);
 }
 
-void heap_fork(int stage) { plat_fork_mutex(&heap_lock, stage); }
+void heap_fork(int stage)
+{
+    plat_fork_mutex(&heap_lock, stage);
+    /* The child has no scavenger thread to finish a piece under way: its
+     * span goes back as it is (pages it released or not are both fine:
+     * it is needzero). */
+    if (stage == PLAT_FORK_CHILD && scavenging) {
+        tc_span *s = scavenging;
+        scavenging = NULL;
+        at_store(&s->state, SPAN_FREE);
+        coalesce_and_insert(s);
+    }
+}
 
 static const char *type_name(const tc_type *t) { return t && t->name ? t->name : "?"; }
 
@@ -482,25 +508,111 @@ static void scavenge_free_spans(scav_budget *b)
     }
 }
 
+/* heap_lock held: the first free span, in scavenge_free_spans' order,
+ * with a backed page; taken off its list as SPAN_SCAVENGING.  NULL if
+ * every free page is released. */
+static tc_span *take_backed_free_span(void)
+{
+    if (!heap_free_backed_bytes())
+        return NULL;
+    for (size_t k = 0; k < FREE_EXACT; k++)
+        for (tc_span *s = scavenge_list(k); s; s = s->next) {
+            tc_arena *a = arena_of(s->base);
+            size_t lo = page_index(a, s->base);
+            if (skip_released_down(a, lo, lo + s->npages) == lo)
+                continue;
+            free_list_remove(s);
+            at_store(&s->state, SPAN_SCAVENGING);
+            scavenging = s;
+            return s;
+        }
+    return NULL;
+}
+
+/* The backed runs of s, from the top down, within the piece's budget. */
+typedef struct scav_run {
+    size_t first, n;
+} scav_run;
+
+static size_t plan_runs(const tc_span *s, size_t pages, scav_run *runs, size_t max)
+{
+    tc_arena *a = arena_of(s->base);
+    size_t lo = page_index(a, s->base), end = lo + s->npages, nruns = 0;
+    while (pages && nruns < max) {
+        end = skip_released_down(a, lo, end);
+        if (end == lo)
+            break;
+        size_t start = end - 1;
+        while (start > lo && end - start < pages && !page_released(a, start - 1))
+            start--;
+        runs[nruns++] = (scav_run){start, end - start};
+        pages -= end - start;
+        end = start;
+    }
+    return nruns;
+}
+
+/* One piece of background scavenging: up to `pages` backed pages of one
+ * free span.  The madvise calls run without heap_lock, the span off the
+ * free lists meanwhile: with the lock held across them, allocators waited
+ * for it 1-3 ms (the stall tracer's `lock (heap)` on the ephemeron
+ * benchmark), as madvise waits for the address space's lock that page
+ * faults hold.  Returns the bytes released; *failed if madvise failed. */
+static uint64_t scavenge_piece(size_t pages, int madv_free, int *failed)
+{
+    scav_run runs[HEAP_SCAVENGE_PIECE_CALLS];
+    stall_lock(&heap_lock, STALL_LOCK_HEAP);
+    tc_span *s = take_backed_free_span();
+    size_t nruns = s ? plan_runs(s, pages, runs, HEAP_SCAVENGE_PIECE_CALLS) : 0;
+    pthread_mutex_unlock(&heap_lock);
+    if (!s)
+        return 0;
+    tc_arena *a = arena_of(s->base);
+    size_t ok = 0;
+    while (ok < nruns && plat_release((void *)(a->base + runs[ok].first * TC_PAGE_SIZE),
+                                      runs[ok].n * TC_PAGE_SIZE, madv_free) == 0)
+        ok++;
+    *failed = ok < nruns;
+    uint64_t released = 0;
+    stall_lock(&heap_lock, STALL_LOCK_HEAP);
+    for (size_t i = 0; i < ok; i++) {
+        set_released(a, runs[i].first, runs[i].n, 1);
+        released += runs[i].n * TC_PAGE_SIZE;
+    }
+    at_add(&released_bytes, released);
+    scavenging = NULL;
+    at_store_release(&s->state, SPAN_FREE);
+    coalesce_and_insert(s);
+    pthread_mutex_unlock(&heap_lock);
+    return released;
+}
+
+static void note_release_failed(void)
+{
+    if (!at_load(&release_failed)) {
+        at_store(&release_failed, 1);
+        plat_diag("madvise of heap pages failed; free pages stay backed");
+    }
+}
+
 uint64_t heap_scavenge(uint64_t bytes, int use_madv_free)
 {
     uint64_t done = 0;
     while (done < bytes) {
-        scav_budget b = {.pages_left = pages_for(bytes - done),
-                         .calls_left = HEAP_SCAVENGE_PIECE_CALLS,
-                         .madv_free = use_madv_free};
-        if (b.pages_left > HEAP_SCAVENGE_PIECE_PAGES)
-            b.pages_left = HEAP_SCAVENGE_PIECE_PAGES;
-        pthread_mutex_lock(&heap_lock);
-        scavenge_free_spans(&b);
-        pthread_mutex_unlock(&heap_lock);
-        done += b.released;
-        if (!b.released || b.failed)
+        size_t pages = pages_for(bytes - done);
+        int failed = 0;
+        uint64_t got = scavenge_piece(pages < HEAP_SCAVENGE_PIECE_PAGES
+                                          ? pages : HEAP_SCAVENGE_PIECE_PAGES,
+                                      use_madv_free, &failed);
+        done += got;
+        if (failed)
+            note_release_failed();
+        if (!got || failed)
             break; /* nothing backed is free any more */
     }
     /* The span structs of spans that coalesced away: pages of them may be
      * free now too (metadata, not counted in `done`). */
-    pthread_mutex_lock(&heap_lock);
+    stall_lock(&heap_lock, STALL_LOCK_HEAP);
     spanpool_release_unused(HEAP_SCAVENGE_PIECE_CALLS);
     pthread_mutex_unlock(&heap_lock);
     return done;
@@ -527,7 +639,8 @@ static int64_t verify_arena(const tc_arena *a)
             continue;
         }
         size_t first = page_index(a, s->base);
-        if (at_load(&s->state) != SPAN_FREE && count_released(a, first, s->npages)) {
+        uintptr_t st = at_load(&s->state);
+        if (st != SPAN_FREE && st != SPAN_SCAVENGING && count_released(a, first, s->npages)) {
             plat_diag("heap: the in-use span at %#lx has released pages", (unsigned long)s->base);
             return -1;
         }
@@ -567,7 +680,8 @@ void heap_for_each_span(void (*fn)(tc_span *s, void *ctx), void *ctx)
                 i++;
                 continue;
             }
-            if (at_load(&s->state) != SPAN_FREE)
+            uintptr_t st = at_load(&s->state);
+            if (st != SPAN_FREE && st != SPAN_SCAVENGING)
                 fn(s, ctx);
             i = ((s->base - a->base) >> TC_PAGE_SHIFT) + s->npages;
         }

@@ -51,7 +51,11 @@
 #define TC_HEADER_SIZE 8  /* one word: the type */
 #define TC_BITWORDS (TC_SPAN_MAX_OBJECTS / 64)
 
-enum span_state { SPAN_FREE = 1, SPAN_SMALL = 2, SPAN_LARGE = 3, SPAN_RESERVED = 4 };
+/* SPAN_SCAVENGING: a free span the scavenger took off the free lists
+ * while it returns its pages to the OS without heap_lock (heap.c). */
+enum span_state {
+    SPAN_FREE = 1, SPAN_SMALL = 2, SPAN_LARGE = 3, SPAN_RESERVED = 4, SPAN_SCAVENGING = 5
+};
 
 typedef struct tc_span {
     uintptr_t base;
@@ -267,6 +271,14 @@ static inline size_t span_object_bytes(const tc_span *s)
 static inline uintptr_t span_slot_addr(const tc_span *s, size_t idx)
 {
     return s->base + TC_SPAN_SLOT0 + idx * s->slot_size;
+}
+
+/* The slot whose payload holds address p (p inside some slot's payload;
+ * the division magic is exact at every offset: sizeclass.c). */
+static inline size_t span_slot_containing(const tc_span *s, uintptr_t p)
+{
+    uintptr_t off = p - (s->base + TC_SPAN_SLOT0 + TC_HEADER_SIZE);
+    return s->sizeclass ? (size_t)(((uint64_t)off * s->divmul) >> 32) : 0;
 }
 
 #endif

@@ -9,6 +9,7 @@
 #include "options.h"
 #include "pacer.h"
 #include "platform.h"
+#include "stall.h"
 #include "final.h"
 #include "weak.h"
 
@@ -58,7 +59,7 @@ static int is_reserve(const grey_chunk *c)
 /* An empty chunk, or NULL if none is free and malloc fails. */
 static grey_chunk *chunk_get_empty(void)
 {
-    pthread_mutex_lock(&grey_lock);
+    stall_lock(&grey_lock, STALL_LOCK_GREY);
     grey_chunk *c = grey_empty;
     if (c)
         grey_empty = c->next;
@@ -82,7 +83,7 @@ static void note_overflow(void)
 
 static void put_empty(grey_chunk *c)
 {
-    pthread_mutex_lock(&grey_lock);
+    stall_lock(&grey_lock, STALL_LOCK_GREY);
     c->next = grey_empty;
     grey_empty = c;
     pthread_mutex_unlock(&grey_lock);
@@ -102,7 +103,7 @@ static void put_full_locked(grey_chunk *c)
 
 static void put_full(grey_chunk *c)
 {
-    pthread_mutex_lock(&grey_lock);
+    stall_lock(&grey_lock, STALL_LOCK_GREY);
     put_full_locked(c);
     pthread_mutex_unlock(&grey_lock);
 }
@@ -119,7 +120,7 @@ static grey_chunk *take_full_locked(void)
 
 static grey_chunk *take_full(void)
 {
-    pthread_mutex_lock(&grey_lock);
+    stall_lock(&grey_lock, STALL_LOCK_GREY);
     grey_chunk *c = take_full_locked();
     pthread_mutex_unlock(&grey_lock);
     return c;
@@ -340,12 +341,13 @@ static void scan_large_slots(tc_visitor *v, uintptr_t obj, uintptr_t end)
     scan_words(v, obj, obj + OBLET_BYTES);
 }
 
-/* A later oblet: scan from p to the end of the piece or of the object. */
+/* A later oblet: scan from p to the end of the piece or of the object
+ * (a large one, or a small one of more than OBLET_BYTES). */
 static void scan_oblet(tc_visitor *v, uintptr_t p)
 {
     tc_span *s = heap_span_of(p);
-    uintptr_t obj = s->base + TC_SPAN_SLOT0 + TC_HEADER_SIZE;
-    uintptr_t end = s->base + TC_SPAN_SLOT0 + s->slot_size;
+    uintptr_t slot = span_slot_addr(s, span_slot_containing(s, p));
+    uintptr_t obj = slot + TC_HEADER_SIZE, end = slot + s->slot_size;
     v->current = (void *)obj;
     scan_words(v, p, p + OBLET_BYTES < end ? p + OBLET_BYTES : end);
     v->current = NULL;
@@ -389,6 +391,14 @@ static void check_pending_add(uintptr_t eph)
 }
 
 /* Word 0 the key, word 1 the value, the rest strong (tricolor.h). */
+/* Work units (visits) beyond its words: an item costs a header read (a
+ * likely cache miss); an ephemeron whose key is not marked yet costs an
+ * entry in the pending table (a lock and a probe).  Without these, 1,024
+ * two-word ephemerons ran 3-7 ms between two clock reads, and assists
+ * ran ten times past their 500 us deadline. */
+#define ITEM_VISITS 32
+#define PENDING_VISITS 96
+
 static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
 {
     const tc_aword *w = (const tc_aword *)obj;
@@ -400,8 +410,11 @@ static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
         visit_word(v, at_load(&w[1]));
     else if (v->mode == VISIT_CHECK)
         check_pending_add(obj);
-    else if (!weak_ephemeron_pending(key, obj))
-        visit_word(v, at_load(&w[1])); /* the key was marked meanwhile */
+    else {
+        v->visits += PENDING_VISITS;
+        if (!weak_ephemeron_pending(key, obj))
+            visit_word(v, at_load(&w[1])); /* the key was marked meanwhile */
+    }
 }
 
 static size_t payload_bytes(uintptr_t obj)
@@ -445,6 +458,7 @@ static void scan_ephemeron_value(tc_visitor *v, uintptr_t eph)
 static void scan_item(tc_visitor *v, void *item)
 {
     uintptr_t p = (uintptr_t)item;
+    v->visits += ITEM_VISITS;
     if (p & ITEM_OBLET)
         scan_oblet(v, p & ~ITEM_OBLET);
     else if (p & ITEM_EPH_VALUE)
@@ -566,10 +580,10 @@ int mark_finish_overflow(tc_visitor *v)
 }
 
 /* Every marking loop with a deadline (pause 2's drain, a worker's slice,
- * an assist) or a gate to watch looks at it every this many words
- * visited, not items: one item may be a 128 KiB oblet (16,384 words, a
- * cache miss each at worst), so 64 items could be 8 MiB of scanning.
- * 1024 words is a few microseconds. */
+ * an assist) or a gate to watch looks at it every this many units of
+ * work (tc_visitor.visits), not items: one item may be a 128 KiB oblet
+ * (16,384 words, a cache miss each at worst), so 64 items could be 8 MiB
+ * of scanning.  1024 words is a few microseconds. */
 #define CHECK_VISITS 1024
 
 int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
@@ -679,7 +693,7 @@ static void mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
 
 uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
 {
-    pthread_mutex_lock(&grey_lock);
+    stall_lock(&grey_lock, STALL_LOCK_GREY);
     if (!gate_open || !grey_full) {
         if (gate_open)
             at_store(&assist_hungry, 1);
@@ -707,7 +721,7 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
     }
     done += v.bytes;
     mark_visitor_done(&v);
-    pthread_mutex_lock(&grey_lock);
+    stall_lock(&grey_lock, STALL_LOCK_GREY);
     leave_busy_locked();
     pthread_mutex_unlock(&grey_lock);
     return done;

@@ -45,7 +45,11 @@
 #include "tricolor.h"
 
 #define GREY_CHUNK_ITEMS 510
-#define OBLET_BYTES ((size_t)128 * 1024)
+/* A large SLOTS object is scanned in pieces of this size (design.md §4):
+ * 512 words, whose scan takes 100 us at worst (a cache miss and an
+ * ephemeron-table probe per word, measured on the ephemeron benchmark),
+ * where a 128 KiB piece once held an assist for 3.7 ms. */
+#define OBLET_BYTES ((size_t)4 * 1024)
 
 typedef struct grey_chunk {
     struct grey_chunk *next;
@@ -60,7 +64,9 @@ struct tc_visitor {
     int background;        /* a mark worker: its scan work is assist credit */
     grey_chunk *chunk;
     uint64_t bytes, objects, roots;
-    uint64_t visits;       /* words visited: the unit of marking work */
+    uint64_t visits;       /* the unit of marking work: words visited,
+                              plus a fixed cost per item scanned and per
+                              ephemeron left pending (mark.c) */
     const void *current;   /* object being scanned, NULL for roots */
     const char *root_kind; /* which roots, when current is NULL */
     const void *skip;      /* a reference tc_visit ignores: the object

@@ -154,8 +154,8 @@ static void env_scavenge(int *field)
         warn_env("TRICOLOR_SCAVENGE", s, "expected off, dontneed or free", "dontneed");
 }
 
-/* stress=N: an integer from 0 to a billion. */
-static int parse_stress(const char *s, int *out)
+/* stress=N and stalls=N: an integer from 0 to a billion. */
+static int parse_debug_count(const char *s, int *out)
 {
     long long v;
     if (parse_int_range(s, 0, 1000000000, &v))
@@ -164,7 +164,7 @@ static int parse_stress(const char *s, int *out)
     return 0;
 }
 
-/* TRICOLOR_DEBUG=name=value,...: each value 0 or 1; stress=N. */
+/* TRICOLOR_DEBUG=name=value,...: each value 0 or 1; stress=N; stalls=N. */
 static void env_debug(tc_options *o)
 {
     const char *s = getenv("TRICOLOR_DEBUG");
@@ -180,9 +180,15 @@ static void env_debug(tc_options *o)
     for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
         if (eq && strncmp(item, "stress=", 7) == 0) {
-            if (parse_stress(eq + 1, &o->stress))
+            if (parse_debug_count(eq + 1, &o->stress))
                 plat_diag("TRICOLOR_DEBUG: \"%s\" ignored: stress takes a count of "
                           "allocations from 0 to 1000000000", item);
+            continue;
+        }
+        if (eq && strncmp(item, "stalls=", 7) == 0) {
+            if (parse_debug_count(eq + 1, &o->stalls_us))
+                plat_diag("TRICOLOR_DEBUG: \"%s\" ignored: stalls takes a threshold in "
+                          "microseconds from 0 to 1000000000", item);
             continue;
         }
         int value = eq && (strcmp(eq + 1, "1") == 0 || strcmp(eq + 1, "0") == 0)
@@ -198,7 +204,7 @@ static void env_debug(tc_options *o)
             if (eq)
                 *eq = '=';
             plat_diag("TRICOLOR_DEBUG: \"%s\" ignored: expected verify, checkmark, poison or "
-                      "stoptheworld, each =0 or =1, or stress=N", item);
+                      "stoptheworld, each =0 or =1, or stress=N or stalls=N", item);
             continue;
         }
         *field = value;
@@ -219,11 +225,13 @@ static int take_int(const char *name, int v, int lo, int hi, int *dst)
 }
 
 /* Earlier tc_config layouts: V1 ends before `scavenge`, V2 before
- * `idle_workers`, V3 before `debug_stress`, V4 before `finalizers`. */
+ * `idle_workers`, V3 before `debug_stress`, V4 before `finalizers`, V5
+ * before `debug_stalls_us`. */
 #define TC_CONFIG_MAGIC_V1 0x74726963u
 #define TC_CONFIG_MAGIC_V2 0x74726332u
 #define TC_CONFIG_MAGIC_V3 0x74726333u
 #define TC_CONFIG_MAGIC_V4 0x74726334u
+#define TC_CONFIG_MAGIC_V5 0x74726335u
 
 /* The layout's version: 1, 2, 3, ..., or 0 if magic is none of them. */
 static int config_version(unsigned magic)
@@ -233,7 +241,8 @@ static int config_version(unsigned magic)
     case TC_CONFIG_MAGIC_V2: return 2;
     case TC_CONFIG_MAGIC_V3: return 3;
     case TC_CONFIG_MAGIC_V4: return 4;
-    case TC_CONFIG_MAGIC: return 5;
+    case TC_CONFIG_MAGIC_V5: return 5;
+    case TC_CONFIG_MAGIC: return 6;
     default: return 0;
     }
 }
@@ -263,6 +272,8 @@ static int take_config(const tc_config *c, tc_options *o)
     if (version >= 5)
         err |= take_int("finalizers", c->finalizers, TC_FINALIZE_THREAD, TC_FINALIZE_QUEUE,
                         &o->finalizers);
+    if (version >= 6)
+        err |= take_int("debug_stalls_us", c->debug_stalls_us, 0, 1000000000, &o->stalls_us);
     if (c->memory_limit != TC_UNSET) {
         if (c->memory_limit <= 0) {
             plat_diag("tc_init: tc_config.memory_limit = %lld must be > 0 (INT64_MAX: no limit)",

@@ -23,6 +23,7 @@ typedef struct tc_options {
     int idle_workers;     /* used only when mark_workers > 0 */
     int stress;           /* 0, or a cycle every N allocations (debug) */
     int finalizers;       /* TC_FINALIZE_THREAD or TC_FINALIZE_QUEUE */
+    int stalls_us;        /* 0, or the stall tracer's threshold (debug) */
 } tc_options;
 
 extern tc_options opt;

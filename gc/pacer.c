@@ -7,6 +7,7 @@
 #include "atomics.h"
 #include "mark.h"
 #include "options.h"
+#include "stall.h"
 #include "platform.h"
 #include "scavenge.h"
 #include "threads.h"
@@ -372,6 +373,7 @@ static void assist_mark(tc_thread *t)
     int may_wait = g != UINT64_MAX && (double)live >= (double)g * PACER_OVERRUN_FACTOR;
     uint64_t start = plat_now_ns(), cpu0 = plat_thread_cpu_ns();
     uint64_t deadline = past_ceiling ? UINT64_MAX : start + PACER_ASSIST_MAX_NS;
+    int prev = stall_begin(TC_STALL_ASSIST);
     while (t->assist_credit < 0 && plat_now_ns() < deadline) {
         int64_t want = -t->assist_credit;
         uint64_t got = mark_assist((uint64_t)(want > PACER_ASSIST_PREPAY ? want
@@ -382,9 +384,12 @@ static void assist_mark(tc_thread *t)
             t->assist_credit += (int64_t)steal_credit((uint64_t)-t->assist_credit);
             if (t->assist_credit >= 0 || !may_wait || !mark_gate_is_open())
                 break;
+            int waiting = stall_begin(TC_STALL_ASSIST_WAIT);
             plat_sleep_ns(ASSIST_WAIT_NS);
+            stall_end(waiting);
         }
     }
+    stall_end(prev);
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
     at_store(&t->assist_ns, at_load(&t->assist_ns) + cpu);
     at_add(&cycle_assist_ns, cpu);

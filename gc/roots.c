@@ -8,6 +8,7 @@
 #include "heap.h"
 #include "mark.h"
 #include "options.h"
+#include "stall.h"
 #include "platform.h"
 
 typedef struct slot_range {
@@ -253,16 +254,22 @@ void roots_reset(void)
 TC_TLS_API tc__shadow_stack tc__stack;
 
 /* Call fn(t, arg) on t's frame list, under frames_lock if t is in a
- * blocking region (only t changes its own state, so the test is stable). */
+ * blocking region (only t changes its own state, so the test is stable).
+ * Waiting for that lock, held by a root scan, is the one way a TC_ROOTS
+ * slow path can stall: a traced call. */
 static void change_frames(tc_thread *t, void (*fn)(tc__shadow_stack *, const tc_frame *),
                           const tc_frame *arg)
 {
     int blocking = at_load(&t->state) == TS_BLOCKING;
-    if (blocking)
-        pthread_mutex_lock(&t->frames_lock);
+    if (blocking) {
+        stall_enter();
+        stall_lock(&t->frames_lock, STALL_LOCK_FRAMES);
+    }
     fn(t->stack, arg);
-    if (blocking)
+    if (blocking) {
         pthread_mutex_unlock(&t->frames_lock);
+        stall_leave("TC_ROOTS");
+    }
 }
 
 static void link_frame(tc__shadow_stack *s, const tc_frame *f)

@@ -11,6 +11,7 @@
 #include "pacer.h"
 #include "platform.h"
 #include "scavenge.h"
+#include "stall.h"
 #include "threads.h"
 #include "weak.h"
 #include "final.h"
@@ -153,6 +154,7 @@ void tc_read_stats(tc_stats *out)
     out->finalizers_queued = final_total_queued();
     out->finalizers_run = final_total_run();
     out->finalizers_pending = tc_finalizers_pending();
+    stall_read_totals(out);
     out->heap_goal = pacer_goal();
     out->next_gc_trigger = pacer_trigger();
     out->gc_percent = pacer_gc_percent();
@@ -176,6 +178,8 @@ static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
 static int format_json(const tc_cycle_info *c, char *buf, size_t len)
 {
+    char stalls[512];
+    stall_format_cycle(c, 1, stalls, sizeof stalls);
     return snprintf(
         buf, len,
         "{\"cycle\":%" PRIu64 ",\"start_s\":%.6f,\"gc_cpu_fraction\":%.6f,"
@@ -192,7 +196,7 @@ static int format_json(const tc_cycle_info *c, char *buf, size_t len)
         "\"objects_marked\":%" PRIu64 ",\"roots\":%" PRIu64
         ",\"workers\":%d,\"forced\":%s,\"cpu_limited\":%s,"
         "\"weak\":{\"cleared\":%" PRIu64 ",\"ephemerons\":%" PRIu64
-        ",\"finalizers_queued\":%" PRIu64 ",\"finalizers_run\":%" PRIu64 "}}\n",
+        ",\"finalizers_queued\":%" PRIu64 ",\"finalizers_run\":%" PRIu64 "}%s}\n",
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction, c->stw1_ns, c->mark_ns,
         c->stw2_ns, c->sweep_ns, c->sweep_term_ns, c->mark_start_ns, c->mark_term_ns,
         c->cpu_stw_ns, c->cpu_background_ns, c->cpu_assist_ns, c->cpu_idle_ns, c->cpu_sweep_ns,
@@ -200,7 +204,7 @@ static int format_json(const tc_cycle_info *c, char *buf, size_t len)
         c->heap_trigger, c->heap_start, c->heap_end, c->heap_marked, c->heap_goal,
         c->heap_released, c->objects_marked, c->roots, c->mark_workers,
         c->forced ? "true" : "false", c->cpu_limited ? "true" : "false", c->weak_cleared,
-        c->ephemerons, c->finalizers_queued, c->finalizers_run);
+        c->ephemerons, c->finalizers_queued, c->finalizers_run, stalls);
 }
 
 /* The goal in MiB, or "no" when GC percent is off and there is no limit. */
@@ -225,14 +229,15 @@ static const char *weak_text(const tc_cycle_info *c, char *buf, size_t len)
 
 int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
 {
-    char goal[32], trig[32], weak[96];
+    char goal[32], trig[32], weak[96], stalls[256];
+    stall_format_cycle(c, 0, stalls, sizeof stalls);
     if (json)
         return format_json(c, buf, len);
     return snprintf(
         buf, len,
         "tc %" PRIu64 " @%.3fs %.0f%%: %.3f+%.3f+%.3f+%.3f ms clock, "
         "%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %.3f ms barrier, %.1f->%.1f->%.1f MiB, "
-        "%s MiB goal, %s MiB trigger, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s%s%s\n",
+        "%s MiB goal, %s MiB trigger, %.3f+%.3f ms tts, %d term, %" PRIu64 " roots, %d W%s%s%s%s\n",
         c->cycle, (double)c->start_ns / 1e9, c->gc_cpu_fraction * 100, ms(c->stw1_ns),
         ms(c->mark_ns), ms(c->stw2_ns), ms(c->sweep_ns), ms(c->cpu_stw_ns),
         ms(c->cpu_assist_ns), ms(c->cpu_background_ns), ms(c->cpu_idle_ns),
@@ -240,7 +245,7 @@ int stats_format_trace(const tc_cycle_info *c, int json, char *buf, size_t len)
         mib(c->heap_marked), goal_text(c->heap_goal, goal, sizeof goal),
         goal_text(c->heap_trigger, trig, sizeof trig), ms(c->tts1_ns), ms(c->tts2_ns),
         c->mark_term_attempts, c->roots, c->mark_workers, weak_text(c, weak, sizeof weak),
-        c->forced ? " (forced)" : "", c->cpu_limited ? " (cpu limited)" : "");
+        stalls, c->forced ? " (forced)" : "", c->cpu_limited ? " (cpu limited)" : "");
 }
 
 void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)

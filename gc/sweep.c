@@ -7,6 +7,7 @@
 #include "central.h"
 #include "final.h"
 #include "options.h"
+#include "stall.h"
 #include "weak.h"
 
 #define POISON_BYTE 0xdb
@@ -133,7 +134,11 @@ static int sweep_large(tc_span *s)
 
 int sweep_span(tc_span *s)
 {
-    return s->sizeclass ? sweep_small(s) : sweep_large(s);
+    int prev = stall_begin(TC_STALL_SWEEP);
+    int result = s->sizeclass ? sweep_small(s) : sweep_large(s);
+    stall_end(prev);
+    stall_note_swept();
+    return result;
 }
 
 void sweep_claimed(tc_span *s)
@@ -151,7 +156,7 @@ void sweep_released(tc_span *s)
 static int sweep_one_of(unsigned c)
 {
     central *ce = &centrals[c];
-    pthread_mutex_lock(&ce->lock);
+    stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
     tc_span *s = span_list_pop(&ce->unswept);
     if (!s) {
         pthread_mutex_unlock(&ce->lock);
@@ -162,7 +167,7 @@ static int sweep_one_of(unsigned c)
     int result = sweep_span(s);
     if (result == SWEEP_EMPTY)
         heap_free_span(s);
-    pthread_mutex_lock(&ce->lock);
+    stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
     if (result == SWEEP_PARTIAL)
         span_list_push(&ce->partial, s);
     else if (result == SWEEP_FULL)
@@ -200,7 +205,7 @@ void sweep_begin_cycle(uint64_t cycle)
     (void)cycle;
     for (unsigned c = 0; c < TC_NUM_CLASSES; c++) {
         central *ce = &centrals[c];
-        pthread_mutex_lock(&ce->lock);
+        stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
         span_list_append(&ce->unswept, &ce->partial);
         span_list_append(&ce->unswept, &ce->full);
         pthread_mutex_unlock(&ce->lock);

@@ -10,6 +10,7 @@
 #include "options.h"
 #include "platform.h"
 #include "roots.h"
+#include "stall.h"
 
 int tc__safepoint_requested;
 
@@ -28,6 +29,11 @@ static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t restart_cond = PTHREAD_COND_INITIALIZER;
 static tc_thread *thread_list;
 static int nthreads;
+/* For the stall tracer, which splits a parked thread's wait (world_lock):
+ * when the last stop of the world had every thread parked, when it
+ * restarted, and the time the world has spent stopped, summed over every
+ * stop that has ended. */
+static uint64_t world_stopped_ns, world_restarted_ns, world_stopped_sum_ns;
 /* Allocation counts of threads that have detached (threads_lock). */
 static uint64_t gone_bytes, gone_objects;
 
@@ -36,16 +42,42 @@ void threads_diag_unattached(const char *what)
     plat_diag("%s: the calling thread is not attached (call tc_thread_attach first)", what);
 }
 
+/* world_lock held, for the stall tracer: a thread parked at parked_ns,
+ * when the stop-time sum stood at sum0, is let go: how long it waited for
+ * the world to stop (time-to-safepoint) and how long the world was
+ * stopped, over every stop and restart it stayed parked through. */
+static void park_split(uint64_t parked_ns, uint64_t sum0, uint64_t *tts, uint64_t *paused)
+{
+    uint64_t stopped = world_stopped_sum_ns - sum0;
+    uint64_t until_restart = world_restarted_ns > parked_ns ? world_restarted_ns - parked_ns : 0;
+    *paused = stopped < until_restart ? stopped : until_restart;
+    *tts = until_restart - *paused;
+}
+
 static void park(tc_thread *t)
 {
+    int prev = stall_begin(TC_STALL_PAUSE);
+    uint64_t parked_ns = 0, tts = 0, paused = 0;
     pthread_mutex_lock(&world_lock);
+    /* A thread that parks in a world already stopped (leaving a blocking
+     * region) did not wait for the part of the stop before it came: the
+     * sum starts as if that part were already counted. */
+    uint64_t sum0 = world_stopped_sum_ns;
+    if (prev >= 0) {
+        parked_ns = plat_now_ns();
+        if (world_stopped_ns > world_restarted_ns)
+            sum0 += parked_ns - world_stopped_ns;
+    }
     while (at_int_load_seq(&tc__safepoint_requested)) {
         at_store_seq(&t->state, TS_PARKED);
         pthread_cond_broadcast(&parked_cond);
         pthread_cond_wait(&restart_cond, &world_lock);
     }
     at_store_seq(&t->state, TS_RUNNING);
+    if (prev >= 0)
+        park_split(parked_ns, sum0, &tts, &paused);
     pthread_mutex_unlock(&world_lock);
+    stall_end_park(prev, tts, paused);
 }
 
 void tc__safepoint_slow(void)
@@ -53,7 +85,9 @@ void tc__safepoint_slow(void)
     tc_thread *t = thread_self();
     if (!t || at_load(&t->state) != TS_RUNNING)
         return;
+    stall_enter();
     park(t);
+    stall_leave("tc_safepoint");
 }
 
 /* TC_ROOTS pushes and pops inline only while t is RUNNING and verify=1
@@ -109,7 +143,9 @@ void tc_blocking_leave(void)
         plat_diag("tc_blocking_leave: not in a blocking region");
         return;
     }
+    stall_enter();
     leave_blocking(t);
+    stall_leave("tc_blocking_leave");
 }
 
 int threads_block_if_running(void)
@@ -247,6 +283,7 @@ uint64_t world_stop(void)
         while (at_load_seq(&t->state) == TS_RUNNING)
             pthread_cond_wait(&parked_cond, &world_lock);
     }
+    world_stopped_ns = plat_now_ns();
     pthread_mutex_unlock(&world_lock);
     return plat_now_ns() - t0;
 }
@@ -259,6 +296,8 @@ uint64_t world_start(void)
      * cores from this one, and a later clock read would count their
      * running time as part of the pause. */
     uint64_t now = plat_now_ns();
+    world_restarted_ns = now;
+    world_stopped_sum_ns += now - world_stopped_ns;
     pthread_cond_broadcast(&restart_cond);
     pthread_mutex_unlock(&world_lock);
     pthread_mutex_unlock(&threads_lock);

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "barrier.h"
@@ -218,6 +219,7 @@ typedef struct TC_OWN_LINE stripe {
     pthread_mutex_t lock;
     pending *slots;         /* lock; nslots of them, a power of two */
     size_t nslots, npending; /* lock; at most 3/4 of the slots are used */
+    size_t peak;            /* lock; most entries at once this cycle */
     tc_aword count;         /* npending, for polling */
 } stripe;
 
@@ -245,7 +247,8 @@ static void put_locked(stripe *s, uintptr_t key, uintptr_t eph)
     while (s->slots[i].key)
         i = (i + 1) & mask;
     s->slots[i] = (pending){key, eph};
-    s->npending++;
+    if (++s->npending > s->peak)
+        s->peak = s->npending;
 }
 
 /* s->lock held: room for one more entry at a load of at most 3/4. */
@@ -337,18 +340,31 @@ void weak_fork(int stage)
         plat_fork_mutex(&stripes[i].lock, stage);
 }
 
-void weak_forget_pending(void)
+/* Entries left at the end of a cycle had dead keys: dropped.  A stripe
+ * keeps its slots for the next cycle, unless this one used less than an
+ * eighth of them: growing means rehashing under the stripe's lock while
+ * markers wait for it (1.0-1.3 ms for one ephemeron on the ephemeron
+ * benchmark, when every cycle grew its tables again from nothing), and a
+ * program's ephemerons pend in about the same numbers cycle after cycle. */
+static void forget_pending(int keep_slots)
 {
     for (int i = 0; i < EPH_STRIPES; i++) {
         stripe *s = &stripes[i];
         pthread_mutex_lock(&s->lock);
-        free(s->slots);
-        s->slots = NULL;
-        s->nslots = s->npending = 0;
+        if (!keep_slots || 8 * s->peak < s->nslots) {
+            free(s->slots);
+            s->slots = NULL;
+            s->nslots = 0;
+        } else if (s->peak) {
+            memset(s->slots, 0, s->nslots * sizeof *s->slots);
+        }
+        s->npending = s->peak = 0;
         at_store(&s->count, 0);
         pthread_mutex_unlock(&s->lock);
     }
 }
+
+void weak_forget_pending(void) { forget_pending(1); }
 
 /* ------------------------------------------------------------- counters */
 
@@ -371,7 +387,7 @@ void weak_take_cycle_counts(uint64_t *cleared, uint64_t *ephemerons)
 
 void weak_reset(void)
 {
-    weak_forget_pending();
+    forget_pending(0);
     at_int_store_seq(&tc__weak_mode, WEAK_IDLE);
     at_store(&cleared_total, 0);
     at_store(&ephemerons_total, 0);

@@ -98,7 +98,8 @@ size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max);
 /* Marking, a key with HEADER_WEAKREF just marked: may ephemerons be
  * pending on it?  Lock-free (the key's stripe's count, after a fence). */
 int weak_key_has_pending(uintptr_t key);
-/* Pause 2: forget the pending table (what is left has dead keys). */
+/* The cycle's end (swept): drop the pending entries, whose keys are
+ * dead, keeping the table's room for the next cycle (weak.c). */
 void weak_forget_pending(void);
 
 /* Counters since tc_init and for the cycle under way: weak slots (and

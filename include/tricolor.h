@@ -89,9 +89,10 @@ enum {
  * library also accepts the earlier layouts: 0x74726963 ("tric"), which
  * ends before `scavenge` (tricolor 0.1), 0x74726332 ("trc2"), which ends
  * before `idle_workers`, 0x74726333 ("trc3"), which ends before
- * `debug_stress`, and 0x74726334 ("trc4"), which ends before
- * `finalizers`; fields a layout lacks are never read. */
-#define TC_CONFIG_MAGIC 0x74726335u /* "trc5" */
+ * `debug_stress`, 0x74726334 ("trc4"), which ends before `finalizers`,
+ * and 0x74726335 ("trc5"), which ends before `debug_stalls_us`; fields a
+ * layout lacks are never read. */
+#define TC_CONFIG_MAGIC 0x74726336u /* "trc6" */
 
 typedef struct tc_config {
     unsigned magic;       /* must be TC_CONFIG_MAGIC: use TC_CONFIG_INIT */
@@ -117,12 +118,18 @@ typedef struct tc_config {
                              so the program's stores overlap it; checkmark
                              runs at every mark termination.  Slow. */
     int finalizers;       /* TC_FINALIZE_THREAD (default) or _QUEUE */
+    int debug_stalls_us;  /* 0 (default) or N: the stall tracer
+                             (TRICOLOR_DEBUG=stalls=N): every library call
+                             that keeps its thread N microseconds or more
+                             prints one line saying where the time went
+                             (see "Stalls" below) */
 } tc_config;
 
 /* Every field unset.  Write:  tc_config c = TC_CONFIG_INIT; c.gc_percent = 50; */
 #define TC_CONFIG_INIT                                                        \
     { TC_CONFIG_MAGIC, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET,      \
-      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET }
+      TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET, TC_UNSET,   \
+      TC_UNSET }
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -698,6 +705,42 @@ TC_API uint64_t tc_thread_assist_ns(void);
 
 #define TC_PAUSE_RING 256
 
+/* Stalls.  A stall is one call of tc_alloc, tc_safepoint,
+ * tc_blocking_leave, a tc_write or TC_WRITE slow path (a store while
+ * marking that fills the barrier buffer, or any store under verify=1), or
+ * a TC_ROOTS push or pop slow path, that keeps the calling thread for
+ * tc_config.debug_stalls_us (TRICOLOR_DEBUG=stalls=N) microseconds or
+ * more.  Only slow paths are timed: the inline fast paths never are, and
+ * with the tracer off the slow paths pay one predictable branch.
+ * tc_collect and the other calls that wait on purpose are not timed.
+ *
+ * The tracer splits each stall's wall time into these causes, which sum
+ * to its total.  Time the thread spends preempted by the OS counts
+ * towards whatever it was doing. */
+enum {
+    TC_STALL_TTS = 0,     /* parked at a safepoint, waiting for the other
+                             threads to reach theirs (time-to-safepoint) */
+    TC_STALL_PAUSE,       /* parked while the world is stopped */
+    TC_STALL_RESUME,      /* parked after the world restarted, until the OS
+                             ran the thread again (cores busy elsewhere) */
+    TC_STALL_ASSIST,      /* assist marking, paying for allocation */
+    TC_STALL_ASSIST_WAIT, /* an assist waiting for markers to share work */
+    TC_STALL_SWEEP,       /* sweeping spans lazily to find room */
+    TC_STALL_REFILL,      /* taking a span from the page heap (may map) */
+    TC_STALL_FRESH,       /* first touch or zeroing of a new span's pages */
+    TC_STALL_RELEASE,     /* returning pages to the OS, under the memory
+                             limit, before the heap may grow */
+    TC_STALL_LOCK,        /* waiting for a library lock another thread held */
+    TC_STALL_COLLECT,     /* a full collection: the heap could not grow */
+    TC_STALL_OTHER,       /* the rest */
+    TC_STALL_CAUSES
+};
+
+/* The cause's name as the trace prints it ("tts", "pause", "resume", "assist",
+ * "assist_wait", "sweep", "refill", "fresh", "release", "lock",
+ * "collect", "other"), or "?" if cause is out of range.  Any thread. */
+TC_API const char *tc_stall_cause_name(int cause);
+
 typedef struct tc_stats {
     uint64_t cycles;           /* completed cycles */
     uint64_t bytes_allocated;  /* payload+header bytes ever allocated */
@@ -740,6 +783,11 @@ typedef struct tc_stats {
     uint64_t finalizers_queued;    /* finalizers and cleanups queued */
     uint64_t finalizers_run;       /* finalizers and cleanups that have run */
     uint64_t finalizers_pending;   /* queued and not yet run */
+    /* Since the stall tracer (all 0 while it is off): */
+    uint64_t stalls;               /* stalls: calls of the threshold or longer */
+    uint64_t stall_ns;             /* their wall time, summed */
+    uint64_t stall_max_ns;         /* the longest */
+    uint64_t stall_cause_ns[TC_STALL_CAUSES]; /* stall_ns split by cause */
 } tc_stats;
 
 /* Fill *out with a consistent snapshot.  Any thread. */
@@ -801,6 +849,12 @@ typedef struct tc_cycle_info {
     uint64_t finalizers_queued;    /* finalizers and cleanups its sweep queued */
     uint64_t finalizers_run;       /* finalizers and cleanups run since the
                                       previous report */
+    /* Since the stall tracer: stalls that ended since the previous
+     * report (all 0 while the tracer is off). */
+    uint64_t stalls;
+    uint64_t stall_ns;
+    uint64_t stall_max_ns;
+    uint64_t stall_cause_ns[TC_STALL_CAUSES];
 } tc_cycle_info;
 
 typedef void (*tc_cycle_fn)(const tc_cycle_info *info, void *ctx);

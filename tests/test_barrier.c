@@ -15,7 +15,10 @@
  *                         more concurrently; per-cycle timings add up and
  *                         match the stats' pause count and total
  *   oblets                a large SLOTS object with references at every
- *                         128 KiB boundary, with 0, 1 and 2 mark workers
+ *                         oblet boundary, with 0, 1 and 2 mark workers
+ *   small_oblets          the same for small SLOTS objects of more than
+ *                         one oblet, several to a span: each oblet must be
+ *                         scanned as part of its own object, not slot 0's
  *
  * Each scenario runs in a forked child (tu_run_isolated) with its own
  * collector: checkmark and poison on, no automatic cycles (gc off). */
@@ -26,6 +29,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "alloc.h"
 #include "barrier.h"
 #include "collector.h"
 #include "heap.h" /* TC_PAGE_SIZE */
@@ -428,12 +432,12 @@ static void pauses_concurrent(void **state)
 /* ------------------------------------------------------- (f) oblets */
 
 #define OBLET_WORDS (OBLET_BYTES / sizeof(void *))
-#define BIG_BYTES ((size_t)5 * 1024 * 1024 + 3 * TC_PAGE_SIZE) /* 40+ oblets, a partial last */
+#define BIG_BYTES ((size_t)5 * 1024 * 1024 + 3 * TC_PAGE_SIZE + 1000) /* 1,200+ oblets, a partial last */
 
 static size_t nbig_refs;
-static size_t big_at[256]; /* word indices holding references */
+static size_t big_at[4096]; /* word indices holding references */
 
-/* The first and last word of every 128 KiB piece, and the very last word
+/* The first and last word of every OBLET_BYTES piece, and the very last word
  * of the payload (tc_size may round the request up). */
 static void boundary_words(size_t nwords)
 {
@@ -479,6 +483,55 @@ static void sc_oblets(void)
            tc_size(big), nbig_refs, opt.mark_workers);
 }
 
+/* Small objects of 2 oblets and a part, several to a span: the later
+ * ones' oblets lie far from the span's first slot. */
+#define SMALL_BIG_BYTES (2 * OBLET_BYTES + 200)
+#define NSMALL_BIG 6
+
+static void sc_small_oblets(void)
+{
+    void **objs[NSMALL_BIG] = {0};
+    TC_ROOTS(objs[0], objs[1], objs[2], objs[3], objs[4], objs[5]);
+    size_t nrefs = 0, nwords = 0;
+    for (int k = 0; k < NSMALL_BIG; k++) {
+        objs[k] = tc_alloc(&vec_type, SMALL_BIG_BYTES);
+        TU_REQUIRE(objs[k] != NULL, "allocating %zu bytes", SMALL_BIG_BYTES);
+        tc_span *s = alloc_object_span(objs[k]);
+        TU_REQUIRE(s && s->sizeclass && s->nelems >= 3, "%zu bytes: not a small object "
+                   "that shares its span", tc_size(objs[k]));
+        nwords = tc_size(objs[k]) / sizeof(void *);
+        boundary_words(nwords);
+        for (size_t i = 0; i < nbig_refs; i++)
+            tc_write(objs[k], &objs[k][big_at[i]],
+                     tu_seeded_leaf(&item_type, (uint32_t)(k * 1000 + i)));
+        nrefs += nbig_refs;
+    }
+    for (int round = 0; round < 3; round++) {
+        make_list(20000); /* garbage whose slots a freed item would take */
+        TU_REQUIRE_EQ(tu_live_after_collect(), NSMALL_BIG + nrefs);
+        for (int k = 0; k < NSMALL_BIG; k++)
+            for (size_t i = 0; i < nbig_refs; i++)
+                TU_REQUIRE(tu_seeded_leaf_ok(objs[k][big_at[i]], &item_type,
+                                             (uint32_t)(k * 1000 + i)),
+                           "object %d: the item at word %zu (oblet %zu) was freed", k,
+                           big_at[i], big_at[i] / OBLET_WORDS);
+    }
+    printf("small oblets: %d objects of %zu bytes, %zu references at oblet boundaries\n",
+           NSMALL_BIG, nwords * sizeof(void *), nrefs);
+}
+
+static void small_oblets(void **state)
+{
+    (void)state;
+    for (int workers = 0; workers <= 1; workers++) {
+        tc_config c = tu_debug_config();
+        c.mark_workers = workers;
+        char name[40];
+        snprintf(name, sizeof name, "small oblets, %d workers", workers);
+        tu_run_isolated(name, sc_small_oblets, &c, TIME_LIMIT);
+    }
+}
+
 static void oblets(void **state)
 {
     (void)state;
@@ -501,6 +554,7 @@ int main(void)
         cmocka_unit_test(pauses_stoptheworld),
         cmocka_unit_test(pauses_concurrent),
         cmocka_unit_test(oblets),
+        cmocka_unit_test(small_oblets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

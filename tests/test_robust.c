@@ -164,7 +164,12 @@ static void init_failure_memory(void **state)
 
 #define WIDE 20000 /* grey objects at once: about 40 chunks of 510 */
 
-static const tc_type array_type = {.name = "array", .layout = TC_LAYOUT_SLOTS};
+/* A TRACE object, scanned whole (a SLOTS one is scanned in 4 KiB oblets,
+ * which push at most 512 objects each: no overflow). */
+static void trace_wide(tc_visitor *v, void *obj) { tc_visit_slots(v, obj, WIDE); }
+
+static const tc_type array_type = {.name = "array", .layout = TC_LAYOUT_TRACE,
+                                   .trace = trace_wide};
 
 /* A rooted array of WIDE short lists: marking it pushes WIDE objects at
  * once.  Returns the array. */

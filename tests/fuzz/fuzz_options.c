@@ -193,7 +193,8 @@ static int model_finalizers(const char *s, int *out)
     return 0;
 }
 
-/* TRICOLOR_DEBUG: comma-separated name=0|1 or stress=N (0 to a billion);
+/* TRICOLOR_DEBUG: comma-separated name=0|1, stress=N or stalls=N (0 to a
+ * billion);
  * anything else in an item is skipped with a warning; a value of 256
  * bytes or more is ignored whole.  (Stress implies checkmark:
  * model_stress_implies.) */
@@ -215,6 +216,9 @@ static void model_debug(const char *s, tc_options *o)
             if (!strncmp(item, "stress=", 7)) {
                 if (model_int(item + 7, 0, 1000000000, &count) == 0)
                     o->stress = (int)count;
+            } else if (!strncmp(item, "stalls=", 7)) {
+                if (model_int(item + 7, 0, 1000000000, &count) == 0)
+                    o->stalls_us = (int)count;
             } else if (eq && (!strcmp(eq + 1, "0") || !strcmp(eq + 1, "1"))) {
                 int v = eq[1] - '0';
                 *eq = 0;
@@ -393,6 +397,8 @@ static void check_opt_equals(const tc_options *want, const char *what)
     CHECK(opt.stress == want->stress, "%s: stress %d, want %d", what, opt.stress, want->stress);
     CHECK(opt.finalizers == want->finalizers, "%s: finalizers %d, want %d", what,
           opt.finalizers, want->finalizers);
+    CHECK(opt.stalls_us == want->stalls_us, "%s: stalls_us %d, want %d", what, opt.stalls_us,
+          want->stalls_us);
 }
 
 /* The stress mode turns checkmark on, whoever asked for it. */
@@ -418,6 +424,8 @@ static void check_opt_sane(const char *what)
           "%s: scavenge %d", what, opt.scavenge);
     CHECK(opt.stress >= 0 && opt.stress <= 1000000000, "%s: stress %d", what, opt.stress);
     CHECK(!opt.stress || opt.checkmark, "%s: stress without checkmark", what);
+    CHECK(opt.stalls_us >= 0 && opt.stalls_us <= 1000000000, "%s: stalls_us %d", what,
+          opt.stalls_us);
     CHECK(opt.finalizers == TC_FINALIZE_THREAD || opt.finalizers == TC_FINALIZE_QUEUE,
           "%s: finalizers %d", what, opt.finalizers);
     CHECK((opt.verify | opt.checkmark | opt.poison | opt.stoptheworld) >= 0 &&
@@ -431,6 +439,7 @@ static void check_opt_sane(const char *what)
 #define MAGIC_V2 0x74726332u
 #define MAGIC_V3 0x74726333u
 #define MAGIC_V4 0x74726334u
+#define MAGIC_V5 0x74726335u
 
 /* Bytes of the input, consumed from the end (the fields come from the
  * front); 0 once exhausted. */
@@ -490,7 +499,8 @@ static void check_config(bytes_src *b, const tc_options *env_model)
 {
     tc_config c = TC_CONFIG_INIT;
     uint32_t m = take(b, 1);
-    c.magic = m < 0x70   ? TC_CONFIG_MAGIC
+    c.magic = m < 0x60   ? TC_CONFIG_MAGIC
+              : m < 0x70 ? MAGIC_V5
               : m < 0x90 ? MAGIC_V4
               : m < 0xb0 ? MAGIC_V3
               : m < 0xc8 ? MAGIC_V2
@@ -508,12 +518,14 @@ static void check_config(bytes_src *b, const tc_options *env_model)
     c.idle_workers = pick_int(b);
     c.debug_stress = pick_int(b);
     c.finalizers = pick_int(b);
+    c.debug_stalls_us = pick_int(b);
     /* The layout's version (0: a bogus magic), as options.c numbers them. */
     int version = c.magic == MAGIC_V1          ? 1
                   : c.magic == MAGIC_V2        ? 2
                   : c.magic == MAGIC_V3        ? 3
                   : c.magic == MAGIC_V4        ? 4
-                  : c.magic == TC_CONFIG_MAGIC ? 5
+                  : c.magic == MAGIC_V5        ? 5
+                  : c.magic == TC_CONFIG_MAGIC ? 6
                                                : 0;
 
     tc_options want = *env_model;
@@ -538,6 +550,8 @@ static void check_config(bytes_src *b, const tc_options *env_model)
         if (version >= 5)
             bad |= model_take(c.finalizers, TC_FINALIZE_THREAD, TC_FINALIZE_QUEUE,
                               &want.finalizers);
+        if (version >= 6)
+            bad |= model_take(c.debug_stalls_us, 0, 1000000000, &want.stalls_us);
         if (c.memory_limit != TC_UNSET) {
             if (c.memory_limit <= 0)
                 bad = 1;
