@@ -190,10 +190,21 @@ static void bk__on_cycle(const tc_cycle_info *c, void *ctx)
     pthread_mutex_unlock(&bk__pace.lock);
 }
 
+/* BENCH_STALLS_US=N (bench/run sets 1000): tricolor's stall tracer at N
+ * microseconds; its lines go to stderr, its totals into the result. */
+static inline int bk__stalls_us(void)
+{
+    const char *s = getenv("BENCH_STALLS_US");
+    return s && *s ? atoi(s) : 0;
+}
+
 static inline void bk__backend_init(void)
 {
     bk__tc_origin_ns = bk_now_ns();
-    int err = tc_init(NULL);
+    tc_config cfg = TC_CONFIG_INIT;
+    if (bk__stalls_us() > 0)
+        cfg.debug_stalls_us = bk__stalls_us();
+    int err = tc_init(&cfg);
     if (err != TC_OK) {
         fprintf(stderr, "bench: tc_init failed: %s\n", tc_strerror(err));
         exit(1);
@@ -299,6 +310,21 @@ static inline void *bk_thread_join(bk_thread t)
     return r;
 }
 
+/* The stall tracer's totals over the whole run (set-up and checks too):
+ * ",\"stalls\":N,\"stall_max_ms\":x,\"stall_<cause>_ms\":y,...". */
+static inline void bk__stall_fields(char *extra, size_t cap)
+{
+    if (bk__stalls_us() <= 0)
+        return;
+    tc_read_stats(&bk__stats);
+    size_t n = strlen(extra);
+    n += (size_t)snprintf(extra + n, cap - n, ",\"stalls\":%llu,\"stall_max_ms\":%.3f",
+                          (unsigned long long)bk__stats.stalls, bk__stats.stall_max_ns / 1e6);
+    for (int c = 0; c < TC_STALL_CAUSES && n < cap; c++)
+        n += (size_t)snprintf(extra + n, cap - n, ",\"stall_%s_ms\":%.3f", tc_stall_cause_name(c),
+                              bk__stats.stall_cause_ns[c] / 1e6);
+}
+
 static inline void bk__backend_fields(char *extra, size_t cap)
 {
     pthread_mutex_lock(&bk__pace.lock);
@@ -308,6 +334,7 @@ static inline void bk__backend_fields(char *extra, size_t cap)
                  (unsigned long long)bk__pace.cycles, bk__pace.worst_end_over_goal,
                  (unsigned long long)bk__pace.over_5pct, bk__pace.peak_end_over_live);
     pthread_mutex_unlock(&bk__pace.lock);
+    bk__stall_fields(extra, cap);
 }
 
 /* =================================================================== Boehm */
