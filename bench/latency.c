@@ -124,7 +124,9 @@ int main(int argc, char **argv)
         checksum += m[0] + 1u;
     }
 
+    BK_BLOCKING_BEGIN();
     qsort(lat, (size_t)nmsg, sizeof lat[0], cmp_u32);
+    BK_BLOCKING_END();
     double worst_ms = lat[nmsg - 1] / 1e6, p999_ms = rank(lat, nmsg, 999) / 1e6;
     double p99_ms = rank(lat, nmsg, 990) / 1e6, p50_us = rank(lat, nmsg, 500) / 1e3;
     double mean_ns = (double)sum / nmsg, phase_s = (t1 - t0) / 1e9;

@@ -471,7 +471,9 @@ static inline void bk_print_result(const char *bench, uint64_t checksum, const c
     bk__sampler_stop();
     uint64_t cycles, max_pause;
     bk_gc_stats(&cycles, &max_pause); /* tricolor: also the last pauses */
+    BK_BLOCKING_BEGIN(); /* sorting the gap log: no pause may wait for it */
     bk__summarize();
+    BK_BLOCKING_END();
     const bk__summary *s = &bk__sum;
     const bk_hist *g = &bk__gap.hist;
     struct rusage ru;

@@ -89,7 +89,10 @@ tc_span *central_take(unsigned c)
     stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
     tc_span *s = span_list_pop(&ce->partial);
     uint64_t deadline = s ? 0 : plat_now_ns() + sweep_budget_ns;
-    for (int first = 1; !s && (first || plat_now_ns() < deadline); first = 0) {
+    /* A requested pause ends the sweep too: this thread must park. */
+    for (int first = 1; !s && (first || (plat_now_ns() < deadline &&
+                                         !at_int_load(&tc__safepoint_requested)));
+         first = 0) {
         tc_span *u = span_list_pop(&ce->unswept);
         if (!u)
             break;

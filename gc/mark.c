@@ -396,7 +396,7 @@ static void check_pending_add(uintptr_t eph)
  * entry in the pending table (a lock and a probe).  Without these, 1,024
  * two-word ephemerons ran 3-7 ms between two clock reads, and assists
  * ran ten times past their 500 us deadline. */
-#define ITEM_VISITS 32
+#define ITEM_VISITS 8
 #define PENDING_VISITS 96
 
 static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
@@ -715,7 +715,9 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
             next_check = v.visits + CHECK_VISITS;
             done += v.bytes;
             flush_counts(&v);
-            if (done >= work || plat_now_ns() >= deadline_ns)
+            /* A pause waits for this thread: stop, and let it park. */
+            if (done >= work || plat_now_ns() >= deadline_ns ||
+                at_int_load(&tc__safepoint_requested))
                 break;
         }
     }

@@ -374,7 +374,10 @@ static void assist_mark(tc_thread *t)
     uint64_t start = plat_now_ns(), cpu0 = plat_thread_cpu_ns();
     uint64_t deadline = past_ceiling ? UINT64_MAX : start + PACER_ASSIST_MAX_NS;
     int prev = stall_begin(TC_STALL_ASSIST);
-    while (t->assist_credit < 0 && plat_now_ns() < deadline) {
+    /* A requested pause ends the assist: the thread parks at its next
+     * safepoint (design.md section 10: time-to-safepoint). */
+    while (t->assist_credit < 0 && plat_now_ns() < deadline &&
+           !at_int_load(&tc__safepoint_requested)) {
         int64_t want = -t->assist_credit;
         uint64_t got = mark_assist((uint64_t)(want > PACER_ASSIST_PREPAY ? want
                                                                          : PACER_ASSIST_PREPAY),
