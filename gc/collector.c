@@ -44,6 +44,9 @@ static int shutting_down;      /* tc_shutdown: collector_wait returns at once */
 /* Written under cyc_lock, read without it. */
 static tc_aword requested;     /* highest cycle number asked for */
 static tc_aword cycles_started, cycles_marked;
+/* Cycles whose first pause is over: marking has begun (the barrier is on,
+ * assists pay for allocation). */
+static tc_aword cycles_begun;
 static tc_aword phase;
 
 static pthread_t collector_thread;
@@ -60,7 +63,8 @@ int collector_phase(void) { return (int)at_load(&phase); }
 uint64_t collector_cycles_started(void) { return at_load(&cycles_started); }
 
 #ifdef TC_TESTING
-static tc_aword hold_marking, hold_sweep, stw1_swept;
+static tc_aword hold_marking, hold_sweep, stw1_swept, delay_start_ns;
+void collector_test_delay_next_start(uint64_t ns) { at_store(&delay_start_ns, ns); }
 void collector_test_hold_marking(int hold) { at_store(&hold_marking, (uintptr_t)hold); }
 void collector_test_hold_sweep(int hold) { at_store(&hold_sweep, (uintptr_t)hold); }
 uint64_t collector_test_stw1_swept(void) { return at_load(&stw1_swept); }
@@ -99,12 +103,48 @@ void collector_request_if_idle(void)
         collector_request(0);
 }
 
+/* Set on the collector's own threads (collector, mark workers): callbacks
+ * and trace functions run there, and some calls must know it. */
+static TC_TLS int on_collector_thread;
+
+/* The heap has reached its goal with no cycle marking, and one asked
+ * for.  (While one marks, assists pace allocation instead.) */
+static int past_goal_unmarked(void)
+{
+    return at_load(&requested) > at_load(&cycles_begun) && at_load(&phase) != PHASE_MARK &&
+           pacer_heap_estimate() >= pacer_goal();
+}
+
+/* A cycle is asked for and its collector thread has not begun it (on a
+ * busy machine it may wait for a core for many ms), while allocation has
+ * carried the heap to the goal, where marking should have ended: wait in
+ * a blocking region, giving up the core, until marking begins.  Without
+ * this an interpreter on a loaded machine started cycles at 3.4x their
+ * trigger.  Polled: the wait ends as soon as the heap is back under its
+ * goal too (a sweep freed room), or the collector stops. */
+#define START_POLL_NS 100000
+
+static void wait_for_marking(void)
+{
+    int prev = stall_begin(TC_STALL_START);
+    int blocked = threads_block_if_running();
+    while (past_goal_unmarked() && at_load(&running))
+        plat_sleep_ns(START_POLL_NS);
+    threads_unblock(blocked);
+    stall_end(prev);
+}
+
 void collector_maybe_trigger(void)
 {
+    if (!pacer_should_trigger())
+        return;
     /* A cycle asked for and not yet past mark termination is due to
      * finish; the pacer's next trigger only exists after that. */
-    if (pacer_should_trigger() && at_load(&requested) <= at_load(&cycles_marked))
+    if (at_load(&requested) <= at_load(&cycles_marked))
         collector_request(0);
+    /* The stress mode asks for cycles at its own pace, goal or not. */
+    if (past_goal_unmarked() && !on_collector_thread && !opt.stress)
+        wait_for_marking();
 }
 
 void tc_collect(void)
@@ -291,6 +331,7 @@ static void cycle_mark_stopped(cycle *c)
     c->info.stw1_ns = pause_end(c, &p);
     c->info.tts1_ns = p.tts_ns;
     c->info.mark_term_attempts = 1; /* that one pause also ended the mark */
+    at_store(&cycles_begun, c->info.cycle);
 }
 
 static void cycle_mark_concurrently(cycle *c)
@@ -302,6 +343,7 @@ static void cycle_mark_concurrently(cycle *c)
     c->info.tts1_ns = p.tts_ns;
     c->mark_begin_ns = plat_now_ns();
     at_store(&phase, PHASE_MARK);
+    at_store(&cycles_begun, c->info.cycle);
     /* What finalization keeps (final.h): concurrently, before the workers
      * start. */
     final_scan(&c->v);
@@ -376,10 +418,6 @@ static void run_cycle(uint64_t number, int forced)
 
 /* ------------------------------------------------- the collector thread */
 
-/* Set on the collector's own threads (collector, mark workers): callbacks
- * and trace functions run there, and some calls must know it. */
-static TC_TLS int on_collector_thread;
-
 static void *collector_main(void *arg)
 {
     (void)arg;
@@ -394,6 +432,13 @@ static void *collector_main(void *arg)
         }
         int forced = forced_upto >= next;
         pthread_mutex_unlock(&cyc_lock);
+#ifdef TC_TESTING
+        uint64_t delay = at_load(&delay_start_ns);
+        if (delay) { /* a collector thread kept off the CPU */
+            at_store(&delay_start_ns, 0);
+            plat_sleep_ns(delay);
+        }
+#endif
         run_cycle(next, forced);
         pthread_mutex_lock(&cyc_lock);
         reports_done = next;
@@ -529,6 +574,7 @@ static void teardown(void)
     stall_reset();
     at_store(&cycles_started, 0);
     at_store(&cycles_marked, 0);
+    at_store(&cycles_begun, 0);
     at_store(&requested, 0);
     at_store(&phase, PHASE_OFF);
     reports_done = forced_upto = 0;

@@ -55,6 +55,9 @@ uint64_t collector_cycles_started(void);
  * sweep (0 when the background sweeper kept up). */
 void collector_test_hold_marking(int hold);
 uint64_t collector_test_stw1_swept(void);
+/* The next cycle's collector thread sleeps ns before it begins: a thread
+ * kept off the CPU on a busy machine. */
+void collector_test_delay_next_start(uint64_t ns);
 /* While held, a cycle stops after pause 2, before the collector sweeps
  * (allocators may still sweep lazily): weak references' window between
  * mark termination and sweeping. */

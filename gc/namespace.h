@@ -37,6 +37,7 @@
 #define collector_request tci_collector_request
 #define collector_request_if_idle tci_collector_request_if_idle
 #define collector_running tci_collector_running
+#define collector_test_delay_next_start tci_collector_test_delay_next_start
 #define collector_test_hold_marking tci_collector_test_hold_marking
 #define collector_test_hold_sweep tci_collector_test_hold_sweep
 #define collector_test_stw1_swept tci_collector_test_stw1_swept

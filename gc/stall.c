@@ -18,7 +18,7 @@ static int stall_json;
 
 static const char *const cause_names[TC_STALL_CAUSES] = {
     "tts", "pause", "resume", "assist", "assist_wait", "sweep", "refill",
-    "fresh", "release", "lock", "collect", "other",
+    "fresh", "release", "lock", "collect", "start", "other",
 };
 static const char *const lock_names[STALL_NLOCKS] = {
     "heap", "central", "grey", "frames",

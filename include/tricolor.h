@@ -732,13 +732,17 @@ enum {
                              limit, before the heap may grow */
     TC_STALL_LOCK,        /* waiting for a library lock another thread held */
     TC_STALL_COLLECT,     /* a full collection: the heap could not grow */
+    TC_STALL_START,       /* waiting for a cycle to start: the heap reached
+                             its goal before the collector's thread could
+                             begin marking (a busy machine) */
     TC_STALL_OTHER,       /* the rest */
     TC_STALL_CAUSES
 };
 
 /* The cause's name as the trace prints it ("tts", "pause", "resume", "assist",
  * "assist_wait", "sweep", "refill", "fresh", "release", "lock",
- * "collect", "other"), or "?" if cause is out of range.  Any thread. */
+ * "collect", "start", "other"), or "?" if cause is out of range.  Any
+ * thread. */
 TC_API const char *tc_stall_cause_name(int cause);
 
 typedef struct tc_stats {

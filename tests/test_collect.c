@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector.h" /* collector_test_delay_next_start */
 #include "heap.h" /* TC_HEADER_SIZE, TC_PAGE_SIZE */
 #include "test_util.h"
 
@@ -954,6 +955,40 @@ static void pause_ring_wraps(void **state)
     assert_true(sum < st.pause_total_ns); /* older pauses are in the total too */
 }
 
+/* A cycle starts on time: the collector thread of the first cycle is held
+ * off for 300 ms (a busy machine), while this thread allocates 64 MiB of
+ * garbage as fast as it can.  Allocation must stop at the heap goal until
+ * marking begins, not run on: the cycle starts with the heap at its goal
+ * (4 MiB), give or take a refill, not at tens of MiB.  Whatever the
+ * machine's speed: a slow one allocates less in 300 ms, and the bound is
+ * on the heap, not on time. */
+static tc_cycle_info first_cycle;
+static void note_first_cycle(const tc_cycle_info *info, void *ctx)
+{
+    (void)ctx;
+    if (info->cycle == 1)
+        first_cycle = *info;
+}
+
+static void cycle_starts_on_time(void **state)
+{
+    (void)state;
+    memset(&first_cycle, 0, sizeof first_cycle);
+    tc_set_cycle_callback(note_first_cycle, NULL);
+    collector_test_delay_next_start(300000000);
+    for (int i = 0; i < (64 << 20) / 32; i++)
+        assert_non_null(tc_alloc(&tu_pair_type, sizeof(tu_pair)));
+    tc_collect(); /* the first cycle has been reported */
+    tc_set_cycle_callback(NULL, NULL);
+    assert_int_equal(first_cycle.cycle, 1);
+    assert_false(first_cycle.forced);
+    if (first_cycle.heap_start > first_cycle.heap_goal + (1 << 20))
+        print_error("cycle 1 started at %llu bytes, goal %llu\n",
+                    (unsigned long long)first_cycle.heap_start,
+                    (unsigned long long)first_cycle.heap_goal);
+    assert_true(first_cycle.heap_start <= first_cycle.heap_goal + (1 << 20));
+}
+
 /* TC_TRACE_TEXT / _JSON: one line per cycle on stderr, delivered before
  * tc_collect returns. */
 static void collect_fn(void *arg)
@@ -1012,6 +1047,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(callback_on_triggered_cycles, setup_gc100, tu_teardown),
         cmocka_unit_test_setup_teardown(set_percent_and_limit, setup_gc100, tu_teardown),
         cmocka_unit_test_setup_teardown(pause_ring_wraps, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(cycle_starts_on_time, setup_gc100, tu_teardown),
         cmocka_unit_test(trace_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
