@@ -20,6 +20,7 @@
  * of somebody's stall, and a parked thread's time is all tts, pause or
  * resume. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,7 @@ static void sleepy_scanner(tc_visitor *v, void *ctx)
     nanosleep(&ts, NULL);
 }
 
-static volatile int poller_stop, poller_ready;
+static atomic_int poller_stop, poller_ready;
 
 static void *poller(void *arg)
 {
