@@ -7,9 +7,9 @@
 #include "atomics.h"
 #include "mark.h"
 #include "options.h"
-#include "stall.h"
 #include "platform.h"
 #include "scavenge.h"
+#include "stall.h"
 #include "threads.h"
 #include "tricolor.h"
 

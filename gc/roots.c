@@ -8,8 +8,8 @@
 #include "heap.h"
 #include "mark.h"
 #include "options.h"
-#include "stall.h"
 #include "platform.h"
+#include "stall.h"
 
 typedef struct slot_range {
     void **slots;
