@@ -80,6 +80,18 @@ static void options(void **state)
     assert_int_equal(options_resolve(NULL), 0);
 }
 
+/* A collector with no automatic cycles, the stall tracer at stalls_us,
+ * the trace in mode `trace`, no scavenger. */
+static void init_traced(int stalls_us, int trace)
+{
+    tc_config c = TC_CONFIG_INIT;
+    c.gc_percent = TC_GC_OFF;
+    c.debug_stalls_us = stalls_us;
+    c.trace = trace;
+    c.scavenge = TC_SCAVENGE_OFF;
+    assert_int_equal(tc_init(&c), TC_OK);
+}
+
 /* ------------------------------------------------------------- format */
 
 static void format(void **state)
@@ -184,11 +196,7 @@ static double nonneg(double x) { return x < 0 ? 0 : x; }
 static void pause_stall(void **state)
 {
     (void)state;
-    tc_config c = TC_CONFIG_INIT;
-    c.gc_percent = TC_GC_OFF;
-    c.debug_stalls_us = 5000;
-    c.trace = TC_TRACE_TEXT;
-    assert_int_equal(tc_init(&c), TC_OK);
+    init_traced(5000, TC_TRACE_TEXT);
     assert_int_equal(tc_root_scanner_add(sleepy_scanner, NULL), TC_OK);
     char *err = tu_capture_stderr(collect_beside_poller, NULL);
     assert_non_null(err);
@@ -258,12 +266,7 @@ static void big_twice(void *arg)
 static void fresh_stall(void **state)
 {
     (void)state;
-    tc_config c = TC_CONFIG_INIT;
-    c.gc_percent = TC_GC_OFF;
-    c.debug_stalls_us = 1000;
-    c.trace = TC_TRACE_JSON;
-    c.scavenge = TC_SCAVENGE_OFF;
-    assert_int_equal(tc_init(&c), TC_OK);
+    init_traced(1000, TC_TRACE_JSON);
     char *err = tu_capture_stderr(big_twice, NULL);
     assert_non_null(err);
     /* The second allocation zeroes 64 MiB: its stall's largest cause. */
@@ -292,12 +295,7 @@ static void fresh_stall(void **state)
 static void off(void **state)
 {
     (void)state;
-    tc_config c = TC_CONFIG_INIT;
-    c.gc_percent = TC_GC_OFF;
-    c.debug_stalls_us = 0;
-    c.trace = TC_TRACE_TEXT;
-    c.scavenge = TC_SCAVENGE_OFF;
-    assert_int_equal(tc_init(&c), TC_OK);
+    init_traced(0, TC_TRACE_TEXT);
     assert_int_equal(tc_root_scanner_add(sleepy_scanner, NULL), TC_OK);
     char *err = tu_capture_stderr(collect_beside_poller, NULL);
     assert_non_null(err);
