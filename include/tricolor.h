@@ -706,11 +706,11 @@ TC_API uint64_t tc_thread_assist_ns(void);
 #define TC_PAUSE_RING 256
 
 /* Stalls.  A stall is one call of tc_alloc, tc_safepoint,
- * tc_blocking_leave, a tc_write or TC_WRITE slow path (a store while
- * marking that fills the barrier buffer, or any store under verify=1), or
- * a TC_ROOTS push or pop slow path, that keeps the calling thread for
- * tc_config.debug_stalls_us (TRICOLOR_DEBUG=stalls=N) microseconds or
- * more.  Only slow paths are timed: the inline fast paths never are, and
+ * tc_blocking_leave, a store (tc_write, TC_WRITE, tc_write_slots, ...)
+ * that fills the barrier buffer while marking and flushes it, or a
+ * TC_ROOTS push or pop inside a blocking region (which may wait for a root
+ * scan), that keeps the calling thread for tc_config.debug_stalls_us
+ * (TRICOLOR_DEBUG=stalls=N) microseconds or more.  Only slow paths are timed: the inline fast paths never are, and
  * with the tracer off the slow paths pay one predictable branch.
  * tc_collect and the other calls that wait on purpose are not timed.
  *
@@ -727,7 +727,8 @@ enum {
     TC_STALL_ASSIST_WAIT, /* an assist waiting for markers to share work */
     TC_STALL_SWEEP,       /* sweeping spans lazily to find room */
     TC_STALL_REFILL,      /* taking a span from the page heap (may map) */
-    TC_STALL_FRESH,       /* first touch or zeroing of a new span's pages */
+    TC_STALL_FRESH,       /* zeroing a reused span's pages (faulting in any
+                             the OS took back) */
     TC_STALL_RELEASE,     /* returning pages to the OS, under the memory
                              limit, before the heap may grow */
     TC_STALL_LOCK,        /* waiting for a library lock another thread held */
