@@ -470,21 +470,44 @@ static void release_pages(tc_arena *a, size_t first, size_t n, scav_budget *b)
     b->released += n * TC_PAGE_SIZE;
 }
 
-/* Release the backed pages of free span s from the top down, one run of
- * consecutive backed pages per madvise, within the budget. */
+/* The runs of consecutive backed pages of free span s, from the top down:
+ * at most max runs and `pages` pages. */
+typedef struct scav_run {
+    size_t first, n;
+} scav_run;
+
+static size_t plan_runs(const tc_span *s, size_t pages, scav_run *runs, size_t max)
+{
+    tc_arena *a = arena_of(s->base);
+    size_t lo = page_index(a, s->base), end = lo + s->npages, nruns = 0;
+    while (pages && nruns < max) {
+        end = skip_released_down(a, lo, end);
+        if (end == lo)
+            break;
+        size_t start = end - 1;
+        while (start > lo && end - start < pages && !page_released(a, start - 1))
+            start--;
+        runs[nruns++] = (scav_run){start, end - start};
+        pages -= end - start;
+        end = start;
+    }
+    return nruns;
+}
+
+/* Release the backed pages of free span s from the top down, one run per
+ * madvise, within the budget (heap_lock held: the memory limit's path). */
 static void scavenge_span(const tc_span *s, scav_budget *b)
 {
     tc_arena *a = arena_of(s->base);
-    size_t lo = page_index(a, s->base), end = lo + s->npages;
+    scav_run runs[HEAP_SCAVENGE_PIECE_CALLS];
     while (b->pages_left && b->calls_left && !b->failed) {
-        end = skip_released_down(a, lo, end);
-        if (end == lo)
+        size_t max = b->calls_left < HEAP_SCAVENGE_PIECE_CALLS ? b->calls_left
+                                                               : HEAP_SCAVENGE_PIECE_CALLS;
+        size_t n = plan_runs(s, b->pages_left, runs, max);
+        if (!n)
             return;
-        size_t start = end - 1;
-        while (start > lo && end - start < b->pages_left && !page_released(a, start - 1))
-            start--;
-        release_pages(a, start, end - start, b);
-        end = start;
+        for (size_t i = 0; i < n && !b->failed; i++)
+            release_pages(a, runs[i].first, runs[i].n, b);
     }
 }
 
@@ -527,29 +550,6 @@ static tc_span *take_backed_free_span(void)
             return s;
         }
     return NULL;
-}
-
-/* The backed runs of s, from the top down, within the piece's budget. */
-typedef struct scav_run {
-    size_t first, n;
-} scav_run;
-
-static size_t plan_runs(const tc_span *s, size_t pages, scav_run *runs, size_t max)
-{
-    tc_arena *a = arena_of(s->base);
-    size_t lo = page_index(a, s->base), end = lo + s->npages, nruns = 0;
-    while (pages && nruns < max) {
-        end = skip_released_down(a, lo, end);
-        if (end == lo)
-            break;
-        size_t start = end - 1;
-        while (start > lo && end - start < pages && !page_released(a, start - 1))
-            start--;
-        runs[nruns++] = (scav_run){start, end - start};
-        pages -= end - start;
-        end = start;
-    }
-    return nruns;
 }
 
 /* One piece of background scavenging: up to `pages` backed pages of one
