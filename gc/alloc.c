@@ -352,9 +352,9 @@ static void *alloc_slow(tc_thread *t, const tc_type *type, size_t size)
 {
     if (!stall_on())
         return alloc_slow_untraced(t, type, size);
-    stall_enter();
+    stall_enter_slow();
     void *p = alloc_slow_untraced(t, type, size);
-    stall_leave("tc_alloc");
+    stall_leave_slow("tc_alloc");
     return p;
 }
 

@@ -188,6 +188,22 @@ static void put(char *buf, size_t len, size_t *n, const char *fmt, ...)
         *n = *n + (size_t)k < len - 1 ? *n + (size_t)k : len - 1;
 }
 
+/* " (a 1.000, b 0.200)": the entries of ns[0..count) of a microsecond or
+ * more (what the line can show), in ms, named; nothing if none is. */
+static void put_named_ms(char *buf, size_t len, size_t *n, const char *const *names,
+                         const uint64_t *ns, int count)
+{
+    const char *sep = " (";
+    for (int i = 0; i < count; i++) {
+        if (ns[i] < 1000)
+            continue;
+        put(buf, len, n, "%s%s %.3f", sep, names[i], ms(ns[i]));
+        sep = ", ";
+    }
+    if (*sep == ',')
+        put(buf, len, n, ")");
+}
+
 static int format_json(const stall_report *r, char *buf, size_t len)
 {
     size_t n = 0;
@@ -223,17 +239,8 @@ static int format_text(const stall_report *r, char *buf, size_t len)
         if (c == TC_STALL_SWEEP)
             put(buf, len, &n, " (%" PRIu64 " span%s)", r->spans_swept,
                 r->spans_swept == 1 ? "" : "s");
-        if (c != TC_STALL_LOCK)
-            continue;
-        const char *lsep = " (";
-        for (int l = 0; l < STALL_NLOCKS; l++) {
-            if (r->lock_ns[l] < 1000)
-                continue;
-            put(buf, len, &n, "%s%s %.3f", lsep, lock_names[l], ms(r->lock_ns[l]));
-            lsep = ", ";
-        }
-        if (*lsep == ',')
-            put(buf, len, &n, ")");
+        if (c == TC_STALL_LOCK)
+            put_named_ms(buf, len, &n, lock_names, r->lock_ns, STALL_NLOCKS);
     }
     if (r->off_cpu_ns >= 1000)
         put(buf, len, &n, "; off cpu %.3f", ms(r->off_cpu_ns));
@@ -296,15 +303,7 @@ void stall_format_cycle(const tc_cycle_info *c, int json, char *buf, size_t len)
     if (!c->stalls)
         return;
     put(buf, len, &n, ", max %.3f", ms(c->stall_max_ns));
-    const char *sep = " (";
-    for (int k = 0; k < TC_STALL_CAUSES; k++) {
-        if (c->stall_cause_ns[k] < 1000)
-            continue;
-        put(buf, len, &n, "%s%s %.3f", sep, cause_names[k], ms(c->stall_cause_ns[k]));
-        sep = ", ";
-    }
-    if (*sep == ',')
-        put(buf, len, &n, ")");
+    put_named_ms(buf, len, &n, cause_names, c->stall_cause_ns, TC_STALL_CAUSES);
 }
 
 void stall_read_totals(tc_stats *out)
