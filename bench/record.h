@@ -164,6 +164,12 @@ static inline void bk__count_alloc(void)
     }
 }
 
+/* One step of the program's own work that uses no allocation (a lookup,
+ * a probe of a table): it shows progress as an allocation does, so a
+ * loop of such steps is not one long gap, while a step the collector
+ * holds up still is. */
+static inline void bk_work_step(void) { bk__count_alloc(); }
+
 static inline void *bk_alloc(const bk_type *t, size_t size)
 {
     void *p = bk__alloc(t, size);
