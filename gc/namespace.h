@@ -143,6 +143,7 @@
 #define plat_map tci_plat_map
 #define plat_map_aligned tci_plat_map_aligned
 #define plat_memory_bound tci_plat_memory_bound
+#define plat_mutex_init_short tci_plat_mutex_init_short
 #define plat_name_thread tci_plat_name_thread
 #define plat_ncpu tci_plat_ncpu
 #define plat_now_ns tci_plat_now_ns

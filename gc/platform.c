@@ -156,6 +156,17 @@ void plat_fork_mutex(pthread_mutex_t *m, int stage)
         pthread_mutex_unlock(m);
 }
 
+void plat_mutex_init_short(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 void plat_fork_cond(pthread_cond_t *c, int stage)
 {
     if (stage == PLAT_FORK_CHILD)

@@ -76,6 +76,13 @@ enum { PLAT_FORK_PREPARE, PLAT_FORK_PARENT, PLAT_FORK_CHILD };
 void plat_fork_mutex(pthread_mutex_t *m, int stage);
 void plat_fork_cond(pthread_cond_t *c, int stage);
 
+/* Initialise a mutex that is only ever held for a few hundred
+ * nanoseconds, by threads that run at once: a waiter spins a little
+ * before it sleeps (glibc's adaptive mutex), since a sleep and a wake-up
+ * cost more than the wait, and on a busy machine the woken thread may
+ * wait milliseconds for a core. */
+void plat_mutex_init_short(pthread_mutex_t *m);
+
 /* "tricolor: <message>\n" on stderr, written with one write(2). */
 void plat_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* plat_diag then abort(). */

@@ -21,7 +21,7 @@ static const char *const cause_names[TC_STALL_CAUSES] = {
     "fresh", "release", "lock", "collect", "start", "other",
 };
 static const char *const lock_names[STALL_NLOCKS] = {
-    "heap", "central", "grey", "frames",
+    "heap", "central", "grey", "frames", "pending",
 };
 
 const char *tc_stall_cause_name(int cause)

@@ -37,6 +37,7 @@ enum stall_lock {
     STALL_LOCK_CENTRAL,  /* central.c: a size class's span lists */
     STALL_LOCK_GREY,     /* mark.c: the grey chunk lists */
     STALL_LOCK_FRAMES,   /* roots.c: a thread's frame list */
+    STALL_LOCK_PENDING,  /* weak.c: a stripe of the pending ephemerons */
     STALL_NLOCKS
 };
 

@@ -7,10 +7,12 @@
 
 #include "alloc.h"
 #include "barrier.h"
+#include "check.h"
 #include "final.h"
 #include "mark.h"
 #include "options.h"
 #include "platform.h"
+#include "stall.h"
 #include "threads.h"
 
 int tc__weak_mode; /* WEAK_*: read inline by tc_weak_read */
@@ -200,27 +202,45 @@ void weak_clear_object(uintptr_t obj, const tc_type *t, size_t bytes)
 
 /* The table is split into stripes by the key's hash, each with its own
  * lock and hash table: markers filing ephemerons and markers taking them
- * for keys they marked rarely meet on one lock, and a stripe grows by
- * rehashing only its share.  Each stripe is an open-addressing table with
- * linear probing: the entries sit in the slot array itself, so a lookup
- * costs one cache miss where a chained table cost two (the bucket, then
- * the entry: 35% of all the ephemeron benchmark's samples were those two
- * loads).  Taking an entry shifts the ones after it back (no tombstones).
- * A stripe's `count` mirrors its number of entries for lock-free polling
- * by markers (weak_key_has_pending). */
+ * for keys they marked rarely meet on one lock.  Each stripe is an
+ * open-addressing table with linear probing: the entries sit in the slot
+ * array itself, so a lookup costs one cache miss where a chained table
+ * cost two (the bucket, then the entry: 35% of all the ephemeron
+ * benchmark's samples were those two loads).  Taking an entry shifts the
+ * ones after it back (no tombstones).
+ *
+ * A stripe grows without stopping anyone: it allocates a table twice the
+ * size and keeps the old one beside it; every filing then moves
+ * MIGRATE_STEP entries from the old table to the new, and lookups search
+ * both until the old one is empty.  (Rehashing a whole stripe at once
+ * held its lock 2.5-3.4 ms for 12,000 entries on the ephemeron
+ * benchmark, in whichever marker or assisting mutator filed the entry
+ * that crossed the load limit.)  The new table takes filings at a load of
+ * 3/8 and grows again at 3/4, after 3/4 of its old size more filings; the
+ * old table is empty long before that (grow_locked).
+ *
+ * A stripe's `count` mirrors its number of entries, in both tables, for
+ * lock-free polling by markers (weak_key_has_pending). */
 #define EPH_STRIPES 64
 #define EPH_MIN_SLOTS 64
+#define MIGRATE_STEP 8
 
 typedef struct pending {
     uintptr_t key, eph; /* key 0: an empty slot */
 } pending;
 
+typedef struct table {
+    pending *slots; /* nslots of them, a power of two */
+    size_t nslots, n;
+} table;
+
 typedef struct TC_OWN_LINE stripe {
     pthread_mutex_t lock;
-    pending *slots;         /* lock; nslots of them, a power of two */
-    size_t nslots, npending; /* lock; at most 3/4 of the slots are used */
-    size_t peak;            /* lock; most entries at once this cycle */
-    tc_aword count;         /* npending, for polling */
+    table cur;      /* lock; takes every filing; at most 3/4 full */
+    table old;      /* lock; entries still to move to cur, or none */
+    size_t migrate; /* lock; old's next slot to move from */
+    size_t peak;    /* lock; most entries at once this cycle */
+    tc_aword count; /* cur.n + old.n, for polling */
 } stripe;
 
 static stripe stripes[EPH_STRIPES];
@@ -229,7 +249,7 @@ static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
 static void init_stripes(void)
 {
     for (int i = 0; i < EPH_STRIPES; i++)
-        pthread_mutex_init(&stripes[i].lock, NULL);
+        plat_mutex_init_short(&stripes[i].lock);
 }
 
 void weak_init(void) { pthread_once(&stripes_once, init_stripes); }
@@ -239,62 +259,111 @@ static stripe *stripe_of(uintptr_t key) { return &stripes[key_hash(key) >> 58]; 
 /* The home slot; bits below the stripe's, so a stripe uses all its slots. */
 static size_t home_of(uintptr_t key, size_t n) { return (size_t)(key_hash(key) >> 20) & (n - 1); }
 
-/* s->lock held, room in s: put (key, eph) in the first free slot from
- * key's home. */
-static void put_locked(stripe *s, uintptr_t key, uintptr_t eph)
+/* t has a free slot: put (key, eph) in the first one from key's home. */
+static void table_put(table *t, uintptr_t key, uintptr_t eph)
 {
-    size_t mask = s->nslots - 1, i = home_of(key, s->nslots);
-    while (s->slots[i].key)
+    size_t mask = t->nslots - 1, i = home_of(key, t->nslots);
+    while (t->slots[i].key)
         i = (i + 1) & mask;
-    s->slots[i] = (pending){key, eph};
-    if (++s->npending > s->peak)
-        s->peak = s->npending;
+    t->slots[i] = (pending){key, eph};
+    t->n++;
 }
 
-/* s->lock held: room for one more entry at a load of at most 3/4. */
-static int grow_locked(stripe *s)
+/* Empty slot i of t, moving back the entries after it that could not sit
+ * in their home (or nearer) because i was taken.  Every entry stays
+ * reachable from its home by probing, whatever slot is emptied. */
+static void table_remove_at(table *t, size_t i)
 {
-    if (4 * (s->npending + 1) <= 3 * s->nslots)
-        return 0;
-    size_t n = s->nslots ? s->nslots * 2 : EPH_MIN_SLOTS;
-    pending *old = s->slots, *fresh = calloc(n, sizeof *fresh);
-    if (!fresh)
-        return -1;
-    size_t nold = s->nslots;
-    s->slots = fresh;
-    s->nslots = n;
-    s->npending = 0;
-    for (size_t i = 0; i < nold; i++)
-        if (old[i].key)
-            put_locked(s, old[i].key, old[i].eph);
-    free(old);
-    return 0;
-}
-
-/* s->lock held: empty slot i, moving back the entries after it that
- * could not sit in their home (or nearer) because i was taken. */
-static void remove_at_locked(stripe *s, size_t i)
-{
-    size_t mask = s->nslots - 1;
-    for (size_t j = (i + 1) & mask; s->slots[j].key; j = (j + 1) & mask) {
-        size_t home = home_of(s->slots[j].key, s->nslots);
+    size_t mask = t->nslots - 1;
+    for (size_t j = (i + 1) & mask; t->slots[j].key; j = (j + 1) & mask) {
+        size_t home = home_of(t->slots[j].key, t->nslots);
         if (((j - home) & mask) >= ((j - i) & mask)) { /* home not in (i, j] */
-            s->slots[i] = s->slots[j];
+            t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    s->slots[i] = (pending){0, 0};
-    s->npending--;
+    t->slots[i] = (pending){0, 0};
+    t->n--;
+}
+
+/* Take up to max of the ephemerons filed under key in t into out. */
+static size_t table_take(table *t, uintptr_t key, uintptr_t *out, size_t max)
+{
+    size_t n = 0;
+    if (!t->n)
+        return 0;
+    size_t mask = t->nslots - 1, i = home_of(key, t->nslots);
+    while (t->slots[i].key && n < max) {
+        if (t->slots[i].key == key) {
+            out[n++] = t->slots[i].eph;
+            table_remove_at(t, i); /* slot i now holds the next, or nothing */
+        } else {
+            i = (i + 1) & mask;
+        }
+    }
+    return n;
+}
+
+/* s->lock held: move up to `step` entries from the old table to cur (it
+ * has room: see above), freeing the old table once it is empty.  Slots
+ * before `migrate` may refill, by the shifts of a removal, only from a
+ * cluster that wraps round the end: the scan starts again from 0 then. */
+static void migrate_locked(stripe *s, size_t step)
+{
+    table *o = &s->old;
+    while (o->n && step) {
+        if (s->migrate == o->nslots)
+            s->migrate = 0;
+        pending *e = &o->slots[s->migrate];
+        if (!e->key) {
+            s->migrate++;
+            continue;
+        }
+        table_put(&s->cur, e->key, e->eph);
+        table_remove_at(o, s->migrate); /* the slot may take the next entry */
+        step--;
+    }
+    if (!o->n && o->slots) {
+        free(o->slots);
+        *o = (table){0};
+        s->migrate = 0;
+    }
+}
+
+/* s->lock held: room in cur for one more entry at a load of at most 3/4.
+ * A full cur becomes the old table of a new one twice its size. */
+static int grow_locked(stripe *s)
+{
+    if (4 * (s->cur.n + 1) <= 3 * s->cur.nslots)
+        return 0;
+    /* After a grow to 2N slots from at most 3N/4 entries, cur holds at
+     * most 3N/4 + k entries after k filings; the old table is empty after
+     * 3N/(4 MIGRATE_STEP) filings, long before cur's 3N/2.  Two tables to
+     * move would overfill the new one. */
+    TC_REQUIRE(s->old.n == 0);
+    size_t n = s->cur.nslots ? s->cur.nslots * 2 : EPH_MIN_SLOTS;
+    pending *fresh = calloc(n, sizeof *fresh);
+    if (!fresh)
+        return -1;
+    free(s->old.slots); /* empty */
+    s->old = s->cur;
+    s->migrate = 0;
+    s->cur = (table){fresh, n, 0};
+    return 0;
 }
 
 int weak_ephemeron_pending(uintptr_t key, uintptr_t eph)
 {
     stripe *s = stripe_of(key);
-    pthread_mutex_lock(&s->lock);
+    stall_lock(&s->lock, STALL_LOCK_PENDING);
     int filed = grow_locked(s) == 0;
     if (filed) {
-        put_locked(s, key, eph);
-        at_store(&s->count, s->npending);
+        table_put(&s->cur, key, eph);
+        migrate_locked(s, MIGRATE_STEP);
+        size_t n = s->cur.n + s->old.n;
+        if (n > s->peak)
+            s->peak = n;
+        at_store(&s->count, n);
     }
     pthread_mutex_unlock(&s->lock);
     if (!filed)
@@ -316,20 +385,10 @@ int weak_key_has_pending(uintptr_t key)
 size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max)
 {
     stripe *s = stripe_of(key);
-    size_t n = 0;
-    pthread_mutex_lock(&s->lock);
-    if (s->nslots) {
-        size_t mask = s->nslots - 1, i = home_of(key, s->nslots);
-        while (s->slots[i].key && n < max) {
-            if (s->slots[i].key == key) {
-                out[n++] = s->slots[i].eph;
-                remove_at_locked(s, i); /* slot i now holds the next, or nothing */
-            } else {
-                i = (i + 1) & mask;
-            }
-        }
-        at_store(&s->count, s->npending);
-    }
+    stall_lock(&s->lock, STALL_LOCK_PENDING);
+    size_t n = table_take(&s->cur, key, out, max);
+    n += table_take(&s->old, key, out + n, max - n);
+    at_store(&s->count, s->cur.n + s->old.n);
     pthread_mutex_unlock(&s->lock);
     return n;
 }
@@ -342,23 +401,25 @@ void weak_fork(int stage)
 
 /* Entries left at the end of a cycle had dead keys: dropped.  A stripe
  * keeps its slots for the next cycle, unless this one used less than an
- * eighth of them: growing means rehashing under the stripe's lock while
- * markers wait for it (1.0-1.3 ms for one ephemeron on the ephemeron
- * benchmark, when every cycle grew its tables again from nothing), and a
- * program's ephemerons pend in about the same numbers cycle after cycle. */
+ * eighth of them: a program's ephemerons pend in about the same numbers
+ * cycle after cycle, and growing from nothing every cycle cost each
+ * stripe ten allocations and as many migrations. */
 static void forget_pending(int keep_slots)
 {
     for (int i = 0; i < EPH_STRIPES; i++) {
         stripe *s = &stripes[i];
         pthread_mutex_lock(&s->lock);
-        if (!keep_slots || 8 * s->peak < s->nslots) {
-            free(s->slots);
-            s->slots = NULL;
-            s->nslots = 0;
+        free(s->old.slots);
+        s->old = (table){0};
+        s->migrate = 0;
+        if (!keep_slots || 8 * s->peak < s->cur.nslots) {
+            free(s->cur.slots);
+            s->cur = (table){0};
         } else if (s->peak) {
-            memset(s->slots, 0, s->nslots * sizeof *s->slots);
+            memset(s->cur.slots, 0, s->cur.nslots * sizeof *s->cur.slots);
+            s->cur.n = 0;
         }
-        s->npending = s->peak = 0;
+        s->peak = 0;
         at_store(&s->count, 0);
         pthread_mutex_unlock(&s->lock);
     }

@@ -307,8 +307,11 @@ static void sc_weak_stats(void)
 /* The table alone (weak.c), no marking: keys that are not heap objects
  * are filed and never "marked", so weak_ephemeron_pending files each.
  * Key k has k % 4 ephemerons (0 to 3); keys are 16 bytes apart, so many
- * share a stripe and probe runs collide; takes come in a scrambled order,
- * and half the keys are taken before the second half is filed. */
+ * share a stripe and probe runs collide.  Key k/2 is taken after key k is
+ * filed, for odd k: each stripe grows three times (64 slots to 512) while
+ * keys filed long before are taken, so takes meet entries in a grown
+ * stripe's old table (not yet moved), in its new one, and in both; the
+ * other half is taken at the end, in a scrambled order. */
 #define PT_KEYS 20000
 #define PT_BASE ((uintptr_t)1 << 40)
 
@@ -343,14 +346,15 @@ static void pt_take(unsigned k)
 
 static void sc_pending_table(void)
 {
-    unsigned half = PT_KEYS / 2, stride = 7919; /* a prime: a scrambled order */
-    pt_file(0, half);
-    for (unsigned i = 0; i < half / 2; i++) /* the even keys of the first half */
-        pt_take(2 * ((i * stride) % (half / 2)));
-    pt_file(half, PT_KEYS);
+    unsigned stride = 7919; /* a prime: a scrambled order */
+    for (unsigned k = 0; k < PT_KEYS; k++) {
+        pt_file(k, k + 1);
+        if (k & 1)
+            pt_take(k / 2);
+    }
     for (unsigned i = 0; i < PT_KEYS; i++) {
         unsigned k = (i * stride) % PT_KEYS;
-        if (k >= half || (k & 1))
+        if (k >= PT_KEYS / 2)
             pt_take(k);
     }
     for (unsigned k = 0; k < PT_KEYS; k += 97) /* all gone */
