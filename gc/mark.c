@@ -24,7 +24,13 @@ static grey_chunk *grey_empty; /* spare chunks */
 static int gate_open;          /* workers may take grey work */
 static int nbusy;              /* markers holding grey work taken from the list */
 static int nwaiting;           /* workers waiting for work */
-static int coordinator_waiting;
+/* mark_concurrent's thread waits on idle_cond (coordinator_waiting).  It
+ * is woken when marking may be over (nothing busy, nothing on the list),
+ * and, if it marks too (coordinator_helps), when work is published.  (It
+ * was woken on every chunk published and every marker going idle: 6,000
+ * wake-ups a second that found marking unfinished, each taking a core
+ * from the program or the worker on the ephemeron benchmark.) */
+static int coordinator_waiting, coordinator_helps;
 static int stop_workers;
 static TC_OWN_LINE tc_aword gate_open_flag;
 static TC_OWN_LINE tc_aword nfull;
@@ -97,7 +103,7 @@ static void put_full_locked(grey_chunk *c)
     at_store(&nfull, at_load(&nfull) + 1);
     if (gate_open && nwaiting)
         pthread_cond_signal(&work_cond);
-    if (coordinator_waiting)
+    if (coordinator_waiting && coordinator_helps)
         pthread_cond_signal(&idle_cond);
 }
 
@@ -650,7 +656,7 @@ static void drain_while_open(tc_visitor *v, uint64_t deadline_ns, int idle)
 static void leave_busy_locked(void)
 {
     nbusy--;
-    if (!nbusy && coordinator_waiting)
+    if (!nbusy && coordinator_waiting && (coordinator_helps || !grey_full))
         pthread_cond_signal(&idle_cond);
 }
 
@@ -741,6 +747,7 @@ void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
 {
     pthread_mutex_lock(&grey_lock);
     set_gate_locked(1);
+    coordinator_helps = help;
     for (;;) {
         if (help && grey_full) {
             mark_burst_locked(cpu_ns, duty, 0);
@@ -877,7 +884,8 @@ void mark_reset(void)
     pthread_mutex_lock(&grey_lock);
     grey_chunk *lists[2] = {grey_full, grey_empty};
     grey_full = grey_empty = NULL;
-    gate_open = nbusy = nwaiting = nwaiting_dedicated = coordinator_waiting = stop_workers = 0;
+    gate_open = nbusy = nwaiting = nwaiting_dedicated = coordinator_waiting = coordinator_helps =
+        stop_workers = 0;
     at_store(&dedicated_waiting_flag, 0);
     at_store(&gate_open_flag, 0);
     at_store(&nfull, 0);
