@@ -117,6 +117,7 @@
 #define pacer_limiter_init tci_pacer_limiter_init
 #define pacer_memory_limit tci_pacer_memory_limit
 #define pacer_model_assist tci_pacer_model_assist
+#define pacer_model_assist_cap_ns tci_pacer_model_assist_cap_ns
 #define pacer_model_assist_ratio tci_pacer_model_assist_ratio
 #define pacer_model_consmark tci_pacer_model_consmark
 #define pacer_model_end_cycle tci_pacer_model_end_cycle

@@ -138,6 +138,15 @@ double pacer_model_assist_ratio(uint64_t goal, uint64_t heap_live, uint64_t scan
     return (double)scan_left / (double)runway;
 }
 
+uint64_t pacer_model_assist_cap_ns(uint64_t goal, uint64_t heap_live, uint64_t bytes)
+{
+    if (goal == UINT64_MAX || heap_live < goal)
+        return bytes < PACER_ASSIST_LARGE ? PACER_ASSIST_SLICE_NS : PACER_ASSIST_MAX_NS;
+    if (heap_live / PACER_CEILING_FACTOR >= goal)
+        return UINT64_MAX;
+    return PACER_ASSIST_MAX_NS;
+}
+
 double pacer_model_assist(uint64_t goal, uint64_t hard_goal, uint64_t heap_live,
                           uint64_t scan_expected, uint64_t scan_max, uint64_t scan_done)
 {
@@ -366,13 +375,13 @@ static void charge(tc_thread *t, uint64_t bytes)
  * the markers may be the ones that need this CPU, and this is what keeps
  * the heap from running away.  Marking's end (the gate closing) ends the
  * wait too. */
-static void assist_mark(tc_thread *t)
+static void assist_mark(tc_thread *t, uint64_t bytes)
 {
     uint64_t live = at_load(&heap_estimate), g = at_load(&cycle_goal);
-    int past_ceiling = g != UINT64_MAX && live / PACER_CEILING_FACTOR >= g;
     int may_wait = g != UINT64_MAX && (double)live >= (double)g * PACER_OVERRUN_FACTOR;
     uint64_t start = plat_now_ns(), cpu0 = plat_thread_cpu_ns();
-    uint64_t deadline = past_ceiling ? UINT64_MAX : start + PACER_ASSIST_MAX_NS;
+    uint64_t cap = pacer_model_assist_cap_ns(g, live, bytes), waited = 0;
+    uint64_t deadline = cap == UINT64_MAX ? UINT64_MAX : start + cap;
     int prev = stall_begin(TC_STALL_ASSIST);
     /* A requested pause ends the assist: the thread parks at its next
      * safepoint (design.md section 10: time-to-safepoint). */
@@ -385,10 +394,14 @@ static void assist_mark(tc_thread *t)
         t->assist_credit += (int64_t)got;
         if (got == 0) {
             t->assist_credit += (int64_t)steal_credit((uint64_t)-t->assist_credit);
-            if (t->assist_credit >= 0 || !may_wait || !mark_gate_is_open())
+            /* Below the ceiling, a thread waits one slice at most, then
+             * allocates with its debt. */
+            if (t->assist_credit >= 0 || !may_wait || !mark_gate_is_open() ||
+                (cap != UINT64_MAX && waited >= PACER_ASSIST_SLICE_NS))
                 break;
             int waiting = stall_begin(TC_STALL_ASSIST_WAIT);
             plat_sleep_ns(ASSIST_WAIT_NS);
+            waited += ASSIST_WAIT_NS;
             stall_end(waiting);
         }
     }
@@ -415,7 +428,7 @@ void pacer_assist(tc_thread *t, uint64_t bytes)
         at_store(&cycle_limited, 1);
         return;
     }
-    assist_mark(t);
+    assist_mark(t, bytes);
 }
 
 uint64_t pacer_take_cycle_assist_ns(void)

@@ -18,8 +18,8 @@
  *     heap at the cycle's start, scan done), truncated to whole bytes; the
  *     debt is paid from the workers' credit, else, unless the limiter (when
  *     used) is full, by the mutator marking max(debt, PACER_ASSIST_PREPAY)
- *     at scan_rate on its own CPU, for at most PACER_ASSIST_MAX_NS unless
- *     the heap is past the ceiling (2 x goal), as assist_mark does;
+ *     at scan_rate on its own CPU, for at most pacer_model_assist_cap_ns,
+ *     as assist_mark does;
  *   - the mutator is one stream of work on the cores the workers leave: an
  *     assist's CPU is spent (and its scanning done) before the next
  *     allocation, step by step, so the limiter sees each step's GC CPU;
@@ -197,9 +197,9 @@ static void sim_assist(sim *s)
     double want = (double)-s->thread_credit;
     if (want < (double)PACER_ASSIST_PREPAY)
         want = (double)PACER_ASSIST_PREPAY;
-    int past_ceiling = s->cur.goal != UINT64_MAX && s->heap / PACER_CEILING_FACTOR >= s->cur.goal;
-    double cap = s->scan_rate * PACER_ASSIST_MAX_NS / 1e9;
-    if (!past_ceiling && want > cap)
+    uint64_t cap_ns = pacer_model_assist_cap_ns(s->cur.goal, s->heap, s->unit);
+    double cap = s->scan_rate * (double)cap_ns / 1e9;
+    if (cap_ns != UINT64_MAX && want > cap)
         want = cap;
     s->assist_work = want;
     s->assist_done = 0;
@@ -469,28 +469,54 @@ static double run_burst(double alloc, double scan, double factor, uint64_t unit,
                   b->max_assist_ns / 1e3, *after * 100);
     assert_true(b->assist_ns > 2 * steady_assist);
     /* The cap holds in every cycle: none went past the ceiling (2x goal). */
-    for (int i = burst; i < s.ncycles; i++)
-        assert_true(cyc(&s, i)->max_assist_ns <= PACER_ASSIST_MAX_NS + 1);
+    for (int i = burst; i < s.ncycles; i++) {
+        const sim_cycle *c = cyc(&s, i);
+        assert_true(c->max_assist_ns <= PACER_ASSIST_MAX_NS + 1);
+        /* A cycle that stayed below its goal assisted in slices. */
+        if (c->heap_end < c->goal && unit < PACER_ASSIST_LARGE)
+            assert_true(c->max_assist_ns <= PACER_ASSIST_SLICE_NS + 1);
+    }
     return deviation(&s, burst);
+}
+
+/* The per-allocation cap: a slice below the goal (unless the allocation is
+ * large), PACER_ASSIST_MAX_NS up to the ceiling, none past it, none when
+ * the collector is off (no goal: a slice, never reached as nothing
+ * marks). */
+static void assist_cap_by_heap_and_size(void **state)
+{
+    (void)state;
+    const uint64_t g = 100 * MiB, small = SPAN, large = PACER_ASSIST_LARGE;
+    assert_int_equal(pacer_model_assist_cap_ns(g, g - 1, small), PACER_ASSIST_SLICE_NS);
+    assert_int_equal(pacer_model_assist_cap_ns(g, g - 1, large - 1), PACER_ASSIST_SLICE_NS);
+    assert_int_equal(pacer_model_assist_cap_ns(g, g - 1, large), PACER_ASSIST_MAX_NS);
+    assert_int_equal(pacer_model_assist_cap_ns(g, g, small), PACER_ASSIST_MAX_NS);
+    assert_int_equal(pacer_model_assist_cap_ns(g, PACER_CEILING_FACTOR * g - 1, small),
+                     PACER_ASSIST_MAX_NS);
+    assert_int_equal(pacer_model_assist_cap_ns(g, PACER_CEILING_FACTOR * g, small), UINT64_MAX);
+    assert_int_equal(pacer_model_assist_cap_ns(g, PACER_CEILING_FACTOR * g, large), UINT64_MAX);
+    assert_int_equal(pacer_model_assist_cap_ns(UINT64_MAX, g, small), PACER_ASSIST_SLICE_NS);
 }
 
 static void burst_is_absorbed_by_assists(void **state)
 {
     (void)state;
     double after;
-    /* 4x, spans of 8 KiB, 1 GB/s of scan: the cap (0.5 ms = 500 KB of
-     * scan per span, a ratio of 61) never binds, so the assists hold the
+    /* 4x, spans of 8 KiB, 1 GB/s of scan: the cap (below the goal the
+     * 0.1 ms slice = 100 KB of scan per span, a ratio of 12) never binds, so the assists hold the
      * heap to the goal itself, and the cycles after it learn the new rate
      * (the burst cycle's ratio is the newest in the history and moves the
      * trigger at once): within the steady test's 5%. */
     assert_true(dabs(run_burst(50e6, 1e9, 4, SPAN, &after)) <= TOLERANCE);
     assert_true(dabs(after) <= TOLERANCE);
-    /* 16x with a scan rate 10x slower: each assist runs into the cap (a
-     * ratio of 6.1), but the mutator spends that CPU assisting instead of
-     * allocating, and the heap still ends at the goal. */
+    /* 16x with a scan rate 10x slower: each assist runs into the cap (the
+     * slice, a ratio of 1.2, below the goal; 0.5 ms, a ratio of 6.1, past
+     * it), but the mutator spends that CPU assisting instead of
+     * allocating, and the heap still ends within 5% of the goal. */
     assert_true(dabs(run_burst(5e6, 100e6, 16, SPAN, &after)) <= TOLERANCE);
     assert_true(dabs(after) <= TOLERANCE);
-    /* Large allocations, 4x: 256 KiB objects still end at the goal. */
+    /* Large allocations, 4x: 256 KiB objects (PACER_ASSIST_LARGE: 0.5 ms
+     * below the goal too) still end at the goal. */
     assert_true(dabs(run_burst(50e6, 1e9, 4, 256 * KiB, &after)) <= TOLERANCE);
     assert_true(dabs(after) <= TOLERANCE);
     /* 1 MiB objects: the cap binds hard.  0.5 ms of scan per 1 MiB object
@@ -1183,6 +1209,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(steady_rates_converge),
         cmocka_unit_test(burst_is_absorbed_by_assists),
+        cmocka_unit_test(assist_cap_by_heap_and_size),
         cmocka_unit_test(live_heap_grows),
         cmocka_unit_test(gc_percent_change_applies_next_cycle),
         cmocka_unit_test(gc_off_with_limit),
