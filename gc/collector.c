@@ -275,6 +275,9 @@ static void cycle_mark_done(cycle *c)
     c->info.heap_marked = marked + (bytes - c->alloc_bytes);
     c->info.objects_marked = marked_objects + (objects - c->alloc_objects);
     c->info.heap_end = pacer_heap_estimate();
+    scavenge_note_cycle_need(c->info.heap_marked + (c->info.heap_end > c->info.heap_start
+                                                        ? c->info.heap_end - c->info.heap_start
+                                                        : 0));
     sweep_begin_cycle(c->info.cycle);
     end_pacing(c);
     stats_set_last_cycle(c->info.cycle, c->info.heap_marked, c->info.objects_marked);

@@ -167,6 +167,7 @@
 #define scavenge_for_limit tci_scavenge_for_limit
 #define scavenge_fork tci_scavenge_fork
 #define scavenge_mode tci_scavenge_mode
+#define scavenge_note_cycle_need tci_scavenge_note_cycle_need
 #define scavenge_released_total tci_scavenge_released_total
 #define scavenge_reset_counters tci_scavenge_reset_counters
 #define scavenge_start tci_scavenge_start

@@ -43,6 +43,7 @@ static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
 static int stopping, wake_pending;
 
 static tc_aword started, mode_word, thread_on;
+static tc_aword cycle_need; /* scavenge_note_cycle_need */
 static tc_aword released_total, cpu_total;
 
 static void init_cond(void)
@@ -56,14 +57,18 @@ static void init_cond(void)
 
 /* ------------------------------------------------------------- policy */
 
+void scavenge_note_cycle_need(uint64_t bytes) { at_store(&cycle_need, bytes); }
+
 uint64_t scavenge_target(void)
 {
     /* UINT64_MAX when GC is off without a limit: only the limit applies. */
     uint64_t goal = pacer_goal();
     uint64_t target = goal > UINT64_MAX - goal / 10 ? UINT64_MAX : goal + goal / 10;
-    uint64_t inuse = heap_inuse_bytes();
+    uint64_t inuse = heap_inuse_bytes(), need = at_load(&cycle_need);
     if (target < inuse)
         target = inuse;
+    if (target < need)
+        target = need;
     int64_t limit = pacer_memory_limit();
     if (limit != INT64_MAX) {
         uint64_t cap = (uint64_t)limit / 100 * 95, meta = heap_metadata_bytes();
@@ -209,6 +214,7 @@ static void reset_counters(void)
 {
     at_store(&released_total, 0);
     at_store(&cpu_total, 0);
+    at_store(&cycle_need, 0);
 }
 
 int scavenge_start(int mode)

@@ -420,14 +420,24 @@ static void grow_hook_sees_released_pages(void **state)
     check_heap();
 }
 
-/* scavenge_target follows the goal, the heap in use and the limit. */
+/* scavenge_target follows the goal, the heap in use, the last cycle's
+ * peak and the limit. */
 static void target_formula(void **state)
 {
     (void)state;
+    scavenge_reset_counters(); /* no cycle's peak */
     uint64_t goal = pacer_goal();
     uint64_t expect = goal + goal / 10;
     if (expect < heap_inuse_bytes())
         expect = heap_inuse_bytes();
+    assert_int_equal(scavenge_target(), expect);
+    /* The last cycle says the next one needs more than that. */
+    uint64_t need = expect + 64 * MiB;
+    scavenge_note_cycle_need(need);
+    assert_int_equal(scavenge_target(), need);
+    scavenge_note_cycle_need(expect / 2); /* less: no effect */
+    assert_int_equal(scavenge_target(), expect);
+    scavenge_reset_counters();
     assert_int_equal(scavenge_target(), expect);
     tc_set_memory_limit((int64_t)(100 * MiB));
     uint64_t cap = 95 * MiB - heap_metadata_bytes();
