@@ -148,8 +148,12 @@ void collector_maybe_trigger(void)
         return;
     /* A cycle asked for and not yet past mark termination is due to
      * finish; the pacer's next trigger only exists after that. */
-    if (at_load(&requested) <= at_load(&cycles_marked))
+    if (at_load(&requested) <= at_load(&cycles_marked)) {
+        /* A section: waking the collector may cost this thread its core. */
+        int prev = stall_begin(TC_STALL_START);
         collector_request(0);
+        stall_end(prev);
+    }
     /* The stress mode asks for cycles at its own pace, goal or not. */
     if (past_goal_unmarked() && !on_collector_thread && !opt.stress)
         wait_for_marking();

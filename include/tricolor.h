@@ -733,9 +733,11 @@ enum {
                              limit, before the heap may grow */
     TC_STALL_LOCK,        /* waiting for a library lock another thread held */
     TC_STALL_COLLECT,     /* a full collection: the heap could not grow */
-    TC_STALL_START,       /* waiting for a cycle to start: the heap reached
-                             its goal before the collector's thread could
-                             begin marking (a busy machine) */
+    TC_STALL_START,       /* waking the collector's thread for a cycle
+                             (it may take this thread's core), and waiting
+                             for a cycle to start: the heap reached its goal
+                             before that thread could begin marking (a busy
+                             machine) */
     TC_STALL_OTHER,       /* the rest */
     TC_STALL_CAUSES
 };
