@@ -151,8 +151,13 @@ static void flush_counts(tc_visitor *v)
     v->bytes = v->objects = 0;
 }
 
+static void push_grey(tc_visitor *v, void *item);
+
 void mark_visitor_done(tc_visitor *v)
 {
+    for (unsigned i = 0; i < v->ndeferred; i++)
+        push_grey(v, (void *)v->deferred[i]);
+    v->ndeferred = 0;
     if (v->chunk) {
         if (v->chunk->n)
             put_full(v->chunk);
@@ -259,18 +264,46 @@ static void verify_ignored_word(const tc_visitor *v, uintptr_t p)
         report_bad_reference(v, p);
 }
 
+/* Grey items: an object, or a tagged word (payloads are 16-aligned):
+ *   p | ITEM_OBLET        one OBLET_BYTES piece of a large object
+ *   p | ITEM_KEY_PENDING  key p was marked: take the ephemerons pending
+ *                         on it (deferred by a program thread: nowait)
+ *   p | ITEM_EPH_VALUE    ephemeron p's key was reached: visit its value
+ *   p | ITEM_EPH_FILE     ephemeron p's key was not marked: file it
+ *                         (deferred by a program thread) */
 #define ITEM_OBLET ((uintptr_t)1)
+#define ITEM_KEY_PENDING ((uintptr_t)2)
 #define ITEM_EPH_VALUE ((uintptr_t)4)
+#define ITEM_EPH_FILE ((uintptr_t)8)
+
+/* A nowait visitor could not take a stripe lock: keep the item for a
+ * marker that may wait.  0 if there is no room (the caller waits). */
+static int defer(tc_visitor *v, uintptr_t item)
+{
+    if (v->ndeferred == sizeof v->deferred / sizeof v->deferred[0])
+        return 0;
+    v->deferred[v->ndeferred++] = item;
+    return 1;
+}
 
 /* A marker marked key (HEADER_WEAKREF): the ephemerons pending on it get
  * their values visited, as grey items (weak.h). */
 static void push_pending_values(tc_visitor *v, uintptr_t key)
 {
     uintptr_t eph[64];
-    size_t n;
-    while ((n = weak_take_pending(key, eph, 64)) > 0)
-        for (size_t i = 0; i < n; i++)
+    for (;;) {
+        long n = v->nowait ? weak_try_take_pending(key, eph, 64)
+                           : (long)weak_take_pending(key, eph, 64);
+        if (n < 0) {
+            if (defer(v, key | ITEM_KEY_PENDING))
+                return;
+            n = (long)weak_take_pending(key, eph, 64);
+        }
+        if (n == 0)
+            return;
+        for (long i = 0; i < n; i++)
             push_grey(v, (void *)(eph[i] | ITEM_EPH_VALUE));
+    }
 }
 
 static inline void visit_word(tc_visitor *v, uintptr_t p)
@@ -405,22 +438,37 @@ static void check_pending_add(uintptr_t eph)
 #define ITEM_VISITS 8
 #define PENDING_VISITS 96
 
-static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
+/* Ephemeron obj's key and value, its other words scanned: visit the
+ * value if the key is reached, else file it under the key (or, for a
+ * nowait visitor facing a locked stripe, defer the filing). */
+static void scan_ephemeron_pair(tc_visitor *v, uintptr_t obj)
 {
     const tc_aword *w = (const tc_aword *)obj;
-    scan_words(v, obj + 2 * sizeof(tc_aword), obj + bytes);
     uintptr_t key = at_load(&w[0]);
+    if (key_reached(v, key)) {
+        visit_word(v, at_load(&w[1]));
+        return;
+    }
+    if (v->mode == VISIT_CHECK) {
+        check_pending_add(obj);
+        return;
+    }
+    v->visits += PENDING_VISITS;
+    int r = v->nowait ? weak_ephemeron_try_pending(key, obj) : weak_ephemeron_pending(key, obj);
+    if (r < 0 && defer(v, obj | ITEM_EPH_FILE))
+        return;
+    if (r < 0)
+        r = weak_ephemeron_pending(key, obj);
+    if (!r)
+        visit_word(v, at_load(&w[1])); /* the key was marked meanwhile */
+}
+
+static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
+{
+    scan_words(v, obj + 2 * sizeof(tc_aword), obj + bytes);
     if (v->mode == VISIT_MARK)
         weak_note_ephemeron_scanned();
-    if (key_reached(v, key))
-        visit_word(v, at_load(&w[1]));
-    else if (v->mode == VISIT_CHECK)
-        check_pending_add(obj);
-    else {
-        v->visits += PENDING_VISITS;
-        if (!weak_ephemeron_pending(key, obj))
-            visit_word(v, at_load(&w[1])); /* the key was marked meanwhile */
-    }
+    scan_ephemeron_pair(v, obj);
 }
 
 static size_t payload_bytes(uintptr_t obj)
@@ -453,6 +501,14 @@ static void scan_object(tc_visitor *v, void *obj)
     v->current = NULL;
 }
 
+/* An ephemeron whose filing a program thread deferred. */
+static void file_deferred_ephemeron(tc_visitor *v, uintptr_t eph)
+{
+    v->current = (void *)eph;
+    scan_ephemeron_pair(v, eph);
+    v->current = NULL;
+}
+
 /* An ephemeron whose key a marker reached after filing it: its value. */
 static void scan_ephemeron_value(tc_visitor *v, uintptr_t eph)
 {
@@ -469,6 +525,10 @@ static void scan_item(tc_visitor *v, void *item)
         scan_oblet(v, p & ~ITEM_OBLET);
     else if (p & ITEM_EPH_VALUE)
         scan_ephemeron_value(v, p & ~ITEM_EPH_VALUE);
+    else if (p & ITEM_KEY_PENDING)
+        push_pending_values(v, p & ~ITEM_KEY_PENDING);
+    else if (p & ITEM_EPH_FILE)
+        file_deferred_ephemeron(v, p & ~ITEM_EPH_FILE);
     else
         scan_object(v, item);
 }
@@ -522,6 +582,7 @@ void mark_shade_batch(void *const *vals, size_t n)
     tc_visitor v;
     mark_visitor_init(&v, VISIT_MARK);
     v.root_kind = "the write barrier";
+    v.nowait = 1; /* on a program thread (or in a pause) */
     for (size_t i = 0; i < n; i++) {
         uintptr_t p = at_load((const tc_aword *)&vals[i]);
         if (p & MARK_RESCAN_TAG)
@@ -712,6 +773,7 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
     }
     tc_visitor v;
     mark_visitor_init(&v, VISIT_MARK);
+    v.nowait = 1;
     v.chunk = take_full_locked();
     nbusy++;
     pthread_mutex_unlock(&grey_lock);

@@ -72,6 +72,14 @@ struct tc_visitor {
     const void *skip;      /* a reference tc_visit ignores: the object
                               whose referents are scanned as roots
                               (mark_scan_contents) */
+    /* A program thread marking (an assist, a barrier flush): it never
+     * sleeps on a pending-ephemeron stripe whose holder may have lost its
+     * core.  What it cannot file or take at once waits in `deferred` and
+     * goes to the global list with its chunk (mark_visitor_done), for a
+     * mark worker, which may wait. */
+    int nowait;
+    unsigned ndeferred;
+    uintptr_t deferred[16];
 };
 
 void mark_visitor_init(tc_visitor *v, int mode);

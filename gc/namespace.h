@@ -236,6 +236,7 @@
 #define weak_clear_object tci_weak_clear_object
 #define weak_end_marking tci_weak_end_marking
 #define weak_ephemeron_pending tci_weak_ephemeron_pending
+#define weak_ephemeron_try_pending tci_weak_ephemeron_try_pending
 #define weak_epoch tci_weak_epoch
 #define weak_forget_pending tci_weak_forget_pending
 #define weak_fork tci_weak_fork
@@ -249,8 +250,11 @@
 #define weak_take_cycle_counts tci_weak_take_cycle_counts
 #define weak_take_pending tci_weak_take_pending
 #define weak_target_dead tci_weak_target_dead
+#define weak_test_fail_trylock tci_weak_test_fail_trylock
+#define weak_test_trylocks_failed tci_weak_test_trylocks_failed
 #define weak_total_cleared tci_weak_total_cleared
 #define weak_total_ephemerons tci_weak_total_ephemerons
+#define weak_try_take_pending tci_weak_try_take_pending
 #define world_start tci_world_start
 #define world_stop tci_world_stop
 

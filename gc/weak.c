@@ -352,10 +352,41 @@ static int grow_locked(stripe *s)
     return 0;
 }
 
-int weak_ephemeron_pending(uintptr_t key, uintptr_t eph)
+#ifdef TC_TESTING
+/* Every `fail_every`-th try fails as if the stripe were locked, so that
+ * tests (test_stress under checkmark) exercise the deferred paths. */
+static tc_aword fail_every, fail_tries, fail_total;
+void weak_test_fail_trylock(unsigned every) { at_store(&fail_every, every); }
+uint64_t weak_test_trylocks_failed(void) { return at_load(&fail_total); }
+static int forced_busy(void)
+{
+    uintptr_t every = at_load(&fail_every);
+    if (!every || at_add(&fail_tries, 1) % every != every - 1)
+        return 0;
+    at_add(&fail_total, 1);
+    return 1;
+}
+#else
+static int forced_busy(void) { return 0; }
+#endif
+
+/* Take the key's stripe lock: wait for it, or (wait = 0) only if it is
+ * free.  NULL when it was not. */
+static stripe *lock_stripe(uintptr_t key, int wait)
 {
     stripe *s = stripe_of(key);
-    stall_lock(&s->lock, STALL_LOCK_PENDING);
+    if (wait)
+        stall_lock(&s->lock, STALL_LOCK_PENDING);
+    else if (forced_busy() || pthread_mutex_trylock(&s->lock) != 0)
+        return NULL;
+    return s;
+}
+
+static int file_pending(uintptr_t key, uintptr_t eph, int wait)
+{
+    stripe *s = lock_stripe(key, wait);
+    if (!s)
+        return -1;
     int filed = grow_locked(s) == 0;
     if (filed) {
         table_put(&s->cur, key, eph);
@@ -376,21 +407,35 @@ int weak_ephemeron_pending(uintptr_t key, uintptr_t eph)
     return !(idx >= 0 && is_marked(sp, idx));
 }
 
+int weak_ephemeron_pending(uintptr_t key, uintptr_t eph) { return file_pending(key, eph, 1); }
+int weak_ephemeron_try_pending(uintptr_t key, uintptr_t eph) { return file_pending(key, eph, 0); }
+
 int weak_key_has_pending(uintptr_t key)
 {
     at_fence(); /* the caller's mark bit before the count (weak.h) */
     return at_load(&stripe_of(key)->count) != 0;
 }
 
-size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max)
+static long take_pending(uintptr_t key, uintptr_t *out, size_t max, int wait)
 {
-    stripe *s = stripe_of(key);
-    stall_lock(&s->lock, STALL_LOCK_PENDING);
+    stripe *s = lock_stripe(key, wait);
+    if (!s)
+        return -1;
     size_t n = table_take(&s->cur, key, out, max);
     n += table_take(&s->old, key, out + n, max - n);
     at_store(&s->count, s->cur.n + s->old.n);
     pthread_mutex_unlock(&s->lock);
-    return n;
+    return (long)n;
+}
+
+size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max)
+{
+    return (size_t)take_pending(key, out, max, 1);
+}
+
+long weak_try_take_pending(uintptr_t key, uintptr_t *out, size_t max)
+{
+    return take_pending(key, out, max, 0);
 }
 
 void weak_fork(int stage)

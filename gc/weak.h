@@ -95,6 +95,17 @@ int weak_ephemeron_pending(uintptr_t key, uintptr_t eph);
  * how many (0: none left).  The marker then visits their values (as grey
  * items, not recursively: chains can be long). */
 size_t weak_take_pending(uintptr_t key, uintptr_t *out, size_t max);
+/* The same, for a program thread marking (an assist, a barrier flush),
+ * which must not sleep on a lock whose holder may have lost its core:
+ * -1, having done nothing, when the key's stripe is locked. */
+int weak_ephemeron_try_pending(uintptr_t key, uintptr_t eph);
+long weak_try_take_pending(uintptr_t key, uintptr_t *out, size_t max);
+#ifdef TC_TESTING
+/* Test hooks: make every `every`-th of those tries fail as if the stripe
+ * were locked (0: never); how many were made to fail. */
+void weak_test_fail_trylock(unsigned every);
+uint64_t weak_test_trylocks_failed(void);
+#endif
 /* Marking, a key with HEADER_WEAKREF just marked: may ephemerons be
  * pending on it?  Lock-free (the key's stripe's count, after a fence). */
 int weak_key_has_pending(uintptr_t key);

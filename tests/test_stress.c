@@ -44,6 +44,11 @@
  * sanitizer build does fewer operations in the same time).
  * TC_STRESS_CHECKMARK=0 turns checkmark off, only to show that the walk
  * alone catches a lost object.
+ * TC_STRESS_DEFER=N makes every N-th attempt of a program thread (an
+ * assist, a barrier flush) to lock a pending-ephemeron stripe fail as if
+ * a marker held it (weak_test_fail_trylock), so that the filings and
+ * takes it then defers to the markers run under checkmark; the run must
+ * have deferred some.
  *
  * Seeds: mutator i (0..3) draws its choices from a xorshift generator
  * seeded with 0x9e3779b97f4a7c15 * (base + i).  The base is
@@ -69,6 +74,7 @@
 #include <unistd.h>
 
 #include "collector.h" /* collector_test_stw1_swept */
+#include "weak.h"      /* weak_test_fail_trylock */
 #include "test_util.h"
 
 /* ------------------------------------------------------------ the objects */
@@ -1218,6 +1224,9 @@ static void sc_stress(void)
 {
     int seconds = budget_seconds(), max_s = max_seconds(), soak = soak_mode();
     uint64_t base = base_seed();
+    const char *defer = getenv("TC_STRESS_DEFER");
+    unsigned defer_every = defer ? (unsigned)strtoul(defer, NULL, 10) : 0;
+    weak_test_fail_trylock(defer_every);
     tc_set_cycle_callback(on_cycle, NULL);
     TU_REQUIRE_EQ(tc_root_add(mailbox, MAIL_N), TC_OK);
     TU_REQUIRE_EQ(tc_root_add(resurrect, 4), TC_OK);
@@ -1245,6 +1254,12 @@ static void sc_stress(void)
     drain_finalizers();
     tc_read_stats(&st);
     report(elapsed);
+    if (defer_every) {
+        uint64_t failed = weak_test_trylocks_failed();
+        printf("stress: %llu stripe locks refused to program threads (every %u-th try)\n",
+               (unsigned long long)failed, defer_every);
+        TU_CHECK(failed > 0, "TC_STRESS_DEFER=%u: no filing or take was deferred", defer_every);
+    }
     if (soak) {
         printf("soak: %.0f s, %llu cycles, %llu objects checked; RSS %.1f MiB after the first "
                "10%% (at %.0f s), %.1f MiB at the end: drift %+.1f MiB (%+.1f%%), max %.1f MiB\n",
