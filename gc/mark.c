@@ -646,11 +646,10 @@ int mark_finish_overflow(tc_visitor *v)
     return passes;
 }
 
-/* Every marking loop with a deadline (pause 2's drain, a worker's slice,
- * an assist) or a gate to watch looks at it every this many units of
- * work (tc_visitor.visits), not items: one item may be a 128 KiB oblet
- * (16,384 words, a cache miss each at worst), so 64 items could be 8 MiB
- * of scanning.  1024 words is a few microseconds. */
+/* A worker's drain looks at its deadline (a fractional or idle slice)
+ * and the gate every this many units of work (tc_visitor.visits), not
+ * items: one item could once be a 128 KiB oblet (16,384 words, a cache
+ * miss each at worst), so 64 items could be 8 MiB of scanning. */
 #define CHECK_VISITS 1024
 /* Loops whose deadline is a short slice (an assist's 100 us, pause 2's
  * drain) look at the clock more often: 128 visits are at most ~13 us
