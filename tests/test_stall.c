@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector.h" /* collector_running */
 #include "test_util.h"
 
 #include "options.h"
@@ -310,14 +311,26 @@ static void off(void **state)
     tc_shutdown();
 }
 
+/* A test that failed half-way left its collector running: stop it, so
+ * that the next test's tc_init does not fail too. */
+static int shut_down(void **state)
+{
+    (void)state;
+    if (collector_running()) {
+        tc_root_scanner_remove(sleepy_scanner, NULL);
+        tc_shutdown();
+    }
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(options),
         cmocka_unit_test(format),
-        cmocka_unit_test(pause_stall),
-        cmocka_unit_test(fresh_stall),
-        cmocka_unit_test(off),
+        cmocka_unit_test_teardown(pause_stall, shut_down),
+        cmocka_unit_test_teardown(fresh_stall, shut_down),
+        cmocka_unit_test_teardown(off, shut_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
