@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -456,13 +455,6 @@ static void target_formula(void **state)
 static uint64_t window_released[2], window_excess;
 static int window_on;
 
-static void nap_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static void pausing_scanner(tc_visitor *v, void *ctx)
 {
     (void)v;
@@ -470,11 +462,11 @@ static void pausing_scanner(tc_visitor *v, void *ctx)
     if (!window_on)
         return;
     window_on = 0;
-    nap_ms(20);
+    tu_nap_ms(20);
     window_released[0] = scavenge_released_total();
     uint64_t retained = heap_retained_bytes(), target = scavenge_target();
     window_excess = retained > target ? retained - target : 0;
-    nap_ms(200);
+    tu_nap_ms(200);
     window_released[1] = scavenge_released_total();
 }
 

@@ -151,8 +151,7 @@ static void sleepy_scanner(tc_visitor *v, void *ctx)
 {
     (void)v;
     (void)ctx;
-    struct timespec ts = {0, SLEEP_MS * 1000000L};
-    nanosleep(&ts, NULL);
+    tu_nap_ms(SLEEP_MS);
 }
 
 static atomic_int poller_stop, poller_ready;

@@ -231,12 +231,17 @@ void tu_run_isolated(const char *name, void (*scenario)(void), const tc_config *
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-void tu_sleep_blocking(unsigned ms)
+void tu_nap_ms(unsigned ms)
 {
-    tc_blocking_enter();
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+void tu_sleep_blocking(unsigned ms)
+{
+    tc_blocking_enter();
+    tu_nap_ms(ms);
     tc_blocking_leave();
 }
 

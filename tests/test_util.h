@@ -113,6 +113,9 @@ uint64_t tu_now_ns(void);
 
 /* Sleep without holding up a pause (a blocking region). */
 void tu_sleep_blocking(unsigned ms);
+/* Sleep ms without touching the collector: for root scanners and trace
+ * functions, which run with the world stopped. */
+void tu_nap_ms(unsigned ms);
 
 /* Poll until collector_phase() == phase, calling tc_safepoint() so that
  * the collector can stop the world meanwhile.  Returns 0 on success, -1
