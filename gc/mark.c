@@ -20,6 +20,7 @@ static pthread_mutex_t grey_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER; /* workers wait here */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* mark_concurrent waits here */
 static grey_chunk *grey_full;  /* chunks holding grey objects */
+static grey_chunk *eph_full;   /* chunks of postponed ephemerons (below) */
 static grey_chunk *grey_empty; /* spare chunks */
 static int gate_open;          /* workers may take grey work */
 static int nbusy;              /* markers holding grey work taken from the list */
@@ -33,7 +34,7 @@ static int nwaiting;           /* workers waiting for work */
 static int coordinator_waiting, coordinator_helps;
 static int stop_workers;
 static TC_OWN_LINE tc_aword gate_open_flag;
-static TC_OWN_LINE tc_aword nfull;
+static TC_OWN_LINE tc_aword nfull, neph;
 static TC_OWN_LINE tc_aword nwaiting_flag;
 /* Dedicated workers waiting for work (grey_lock; the flag for lock-free
  * reads): an idle-priority worker gives all its work back when one
@@ -114,25 +115,49 @@ static void put_full(grey_chunk *c)
     pthread_mutex_unlock(&grey_lock);
 }
 
-static grey_chunk *take_full_locked(void)
+/* A chunk of postponed ephemerons: work for a marker that has no grey
+ * work left (below), so it wakes whoever waits for work, as grey does. */
+static void put_eph(grey_chunk *c)
+{
+    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    c->next = eph_full;
+    eph_full = c;
+    at_store(&neph, at_load(&neph) + 1);
+    if (gate_open && nwaiting)
+        pthread_cond_signal(&work_cond);
+    if (coordinator_waiting && coordinator_helps)
+        pthread_cond_signal(&idle_cond);
+    pthread_mutex_unlock(&grey_lock);
+}
+
+/* grey_lock held: is there work on the global lists for a marker that
+ * may take postponed ephemerons (any but a program thread)? */
+static int has_work_locked(void) { return grey_full || eph_full; }
+
+/* grey_lock held: a chunk of grey work, or, if there is none and
+ * `postponed` is set, one of postponed ephemerons. */
+static grey_chunk *take_full_locked(int postponed)
 {
     grey_chunk *c = grey_full;
     if (c) {
         grey_full = c->next;
         at_store(&nfull, at_load(&nfull) - 1);
+    } else if (postponed && (c = eph_full) != NULL) {
+        eph_full = c->next;
+        at_store(&neph, at_load(&neph) - 1);
     }
     return c;
 }
 
-static grey_chunk *take_full(void)
+static grey_chunk *take_full(int postponed)
 {
     stall_lock(&grey_lock, STALL_LOCK_GREY);
-    grey_chunk *c = take_full_locked();
+    grey_chunk *c = take_full_locked(postponed);
     pthread_mutex_unlock(&grey_lock);
     return c;
 }
 
-int mark_has_global_work(void) { return at_load(&nfull) != 0; }
+int mark_has_global_work(void) { return at_load(&nfull) != 0 || at_load(&neph) != 0; }
 int mark_gate_is_open(void) { return at_load(&gate_open_flag) != 0; }
 
 void mark_visitor_init(tc_visitor *v, int mode)
@@ -158,6 +183,13 @@ void mark_visitor_done(tc_visitor *v)
     for (unsigned i = 0; i < v->ndeferred; i++)
         push_grey(v, (void *)v->deferred[i]);
     v->ndeferred = 0;
+    if (v->eph_chunk) {
+        if (v->eph_chunk->n)
+            put_eph(v->eph_chunk);
+        else
+            put_empty(v->eph_chunk);
+        v->eph_chunk = NULL;
+    }
     if (v->chunk) {
         if (v->chunk->n)
             put_full(v->chunk);
@@ -185,12 +217,25 @@ static void push_grey(tc_visitor *v, void *item)
     c->items[c->n++] = item;
 }
 
+/* The next grey item: from the visitor's chunk, else from the global
+ * list; with no grey work left anywhere, a postponed ephemeron, the
+ * visitor's own first.  Program threads (nowait) take no postponed
+ * ones: they are postponed until the mark workers run out of grey work,
+ * when most keys that will be reached have been. */
 static void *pop_grey(tc_visitor *v)
 {
     grey_chunk *c = v->chunk;
     if (c && c->n)
         return c->items[--c->n];
-    grey_chunk *full = take_full();
+    grey_chunk *full = take_full(0);
+    if (!full && !v->nowait) {
+        if (v->eph_chunk && v->eph_chunk->n) {
+            full = v->eph_chunk;
+            v->eph_chunk = NULL;
+        } else {
+            full = take_full(1);
+        }
+    }
     if (!full)
         return NULL;
     if (c)
@@ -269,18 +314,50 @@ static void verify_ignored_word(const tc_visitor *v, uintptr_t p)
  *   p | ITEM_KEY_PENDING  key p was marked: take the ephemerons pending
  *                         on it (deferred by a program thread: nowait)
  *   p | ITEM_EPH_VALUE    ephemeron p's key was reached: visit its value
- *   p | ITEM_EPH_FILE     ephemeron p's key was not marked: file it
- *                         (deferred by a program thread) */
+ *   p | ITEM_EPH_FILE     ephemeron p's key was not marked: look at it
+ *                         again, and file it if it still is not
+ *                         (postponed, or deferred by a program thread) */
 #define ITEM_OBLET ((uintptr_t)1)
 #define ITEM_KEY_PENDING ((uintptr_t)2)
 #define ITEM_EPH_VALUE ((uintptr_t)4)
 #define ITEM_EPH_FILE ((uintptr_t)8)
 
+#ifdef TC_TESTING
+/* mark_test_small_chunks: tiny postponed chunks and deferred lists, so
+ * that a stress run hands them over as often as it can. */
+static unsigned postpone_cap = GREY_CHUNK_ITEMS, defer_cap = 16;
+void mark_test_small_chunks(int on)
+{
+    postpone_cap = on ? 3 : GREY_CHUNK_ITEMS;
+    defer_cap = on ? 2 : 16;
+}
+#else
+enum { postpone_cap = GREY_CHUNK_ITEMS, defer_cap = 16 };
+#endif
+
+/* The deferred items, full: publish them as a chunk of their own, so
+ * that a mark worker takes them now.  0 if no chunk can be had. */
+static int spill_deferred(tc_visitor *v)
+{
+    grey_chunk *c = chunk_get_empty();
+    if (!c)
+        return 0;
+    memcpy(c->items, v->deferred, v->ndeferred * sizeof v->deferred[0]);
+    c->n = v->ndeferred;
+    v->ndeferred = 0;
+    put_full(c);
+    return 1;
+}
+
 /* A nowait visitor could not take a stripe lock: keep the item for a
- * marker that may wait.  0 if there is no room (the caller waits). */
+ * marker that may wait.  A stripe stays locked as long as its holder is
+ * off its core, which on a busy machine is a scheduler tick or more: a
+ * program thread that waited would stall that long (the ephemeron
+ * benchmark's 2-3 ms "lock (pending)" stalls).  0 only if out of memory
+ * for a chunk (the caller waits). */
 static int defer(tc_visitor *v, uintptr_t item)
 {
-    if (v->ndeferred == sizeof v->deferred / sizeof v->deferred[0])
+    if (v->ndeferred == defer_cap && !spill_deferred(v))
         return 0;
     v->deferred[v->ndeferred++] = item;
     return 1;
@@ -438,10 +515,28 @@ static void check_pending_add(uintptr_t eph)
 #define ITEM_VISITS 8
 #define PENDING_VISITS 96
 
+/* Put ephemeron obj, whose key is not marked yet, aside until the grey
+ * work runs out.  0 if no chunk can be had: the caller files it now. */
+static int postpone(tc_visitor *v, uintptr_t obj)
+{
+    grey_chunk *c = v->eph_chunk;
+    if (!c || c->n == postpone_cap) {
+        grey_chunk *fresh = chunk_get_empty();
+        if (!fresh)
+            return 0;
+        if (c)
+            put_eph(c);
+        c = v->eph_chunk = fresh;
+    }
+    c->items[c->n++] = (void *)(obj | ITEM_EPH_FILE);
+    return 1;
+}
+
 /* Ephemeron obj's key and value, its other words scanned: visit the
- * value if the key is reached, else file it under the key (or, for a
- * nowait visitor facing a locked stripe, defer the filing). */
-static void scan_ephemeron_pair(tc_visitor *v, uintptr_t obj)
+ * value if the key is reached.  Else, when first scanned, postpone it;
+ * when postponed before, file it under the key (or, for a nowait visitor
+ * facing a locked stripe, defer the filing). */
+static void scan_ephemeron_pair(tc_visitor *v, uintptr_t obj, int first)
 {
     const tc_aword *w = (const tc_aword *)obj;
     uintptr_t key = at_load(&w[0]);
@@ -453,6 +548,8 @@ static void scan_ephemeron_pair(tc_visitor *v, uintptr_t obj)
         check_pending_add(obj);
         return;
     }
+    if (first && postpone(v, obj))
+        return;
     v->visits += PENDING_VISITS;
     int r = v->nowait ? weak_ephemeron_try_pending(key, obj) : weak_ephemeron_pending(key, obj);
     if (r < 0 && defer(v, obj | ITEM_EPH_FILE))
@@ -468,7 +565,7 @@ static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
     scan_words(v, obj + 2 * sizeof(tc_aword), obj + bytes);
     if (v->mode == VISIT_MARK)
         weak_note_ephemeron_scanned();
-    scan_ephemeron_pair(v, obj);
+    scan_ephemeron_pair(v, obj, 1);
 }
 
 static size_t payload_bytes(uintptr_t obj)
@@ -501,11 +598,11 @@ static void scan_object(tc_visitor *v, void *obj)
     v->current = NULL;
 }
 
-/* An ephemeron whose filing a program thread deferred. */
+/* An ephemeron postponed, or whose filing a program thread deferred. */
 static void file_deferred_ephemeron(tc_visitor *v, uintptr_t eph)
 {
     v->current = (void *)eph;
-    scan_ephemeron_pair(v, eph);
+    scan_ephemeron_pair(v, eph, 0);
     v->current = NULL;
 }
 
@@ -720,7 +817,7 @@ static void drain_while_open(tc_visitor *v, uint64_t deadline_ns, int idle)
 static void leave_busy_locked(void)
 {
     nbusy--;
-    if (!nbusy && coordinator_waiting && (coordinator_helps || !grey_full))
+    if (!nbusy && coordinator_waiting && (coordinator_helps || !has_work_locked()))
         pthread_cond_signal(&idle_cond);
 }
 
@@ -731,7 +828,7 @@ static void drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline
     tc_visitor v;
     mark_visitor_init(&v, VISIT_MARK);
     v.background = 1;
-    v.chunk = take_full_locked();
+    v.chunk = take_full_locked(1);
     nbusy++;
     pthread_mutex_unlock(&grey_lock);
     uint64_t cpu0 = plat_thread_cpu_ns();
@@ -773,7 +870,7 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
     tc_visitor v;
     mark_visitor_init(&v, VISIT_MARK);
     v.nowait = 1;
-    v.chunk = take_full_locked();
+    v.chunk = take_full_locked(0);
     nbusy++;
     pthread_mutex_unlock(&grey_lock);
     /* (Checking every 8 items once let an assist run 10 ms past its cap
@@ -814,11 +911,11 @@ void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
     set_gate_locked(1);
     coordinator_helps = help;
     for (;;) {
-        if (help && grey_full) {
+        if (help && has_work_locked()) {
             mark_burst_locked(cpu_ns, duty, 0);
             continue;
         }
-        if (!nbusy && !grey_full)
+        if (!nbusy && !has_work_locked())
             break;
         coordinator_waiting = 1;
         pthread_cond_wait(&idle_cond, &grey_lock);
@@ -843,7 +940,7 @@ void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
 {
     pthread_mutex_lock(&grey_lock);
     for (;;) {
-        while (!stop_workers && !(gate_open && grey_full)) {
+        while (!stop_workers && !(gate_open && has_work_locked())) {
             note_waiting_locked(+1, idle);
             pthread_cond_wait(&work_cond, &grey_lock);
             note_waiting_locked(-1, idle);
@@ -947,19 +1044,20 @@ void mark_take_counts(uint64_t *bytes, uint64_t *objects)
 void mark_reset(void)
 {
     pthread_mutex_lock(&grey_lock);
-    grey_chunk *lists[2] = {grey_full, grey_empty};
-    grey_full = grey_empty = NULL;
+    grey_chunk *lists[3] = {grey_full, eph_full, grey_empty};
+    grey_full = eph_full = grey_empty = NULL;
     gate_open = nbusy = nwaiting = nwaiting_dedicated = coordinator_waiting = coordinator_helps =
         stop_workers = 0;
     at_store(&dedicated_waiting_flag, 0);
     at_store(&gate_open_flag, 0);
     at_store(&nfull, 0);
+    at_store(&neph, 0);
     at_store(&nwaiting_flag, 0);
     at_store(&assist_hungry, 0);
     pthread_mutex_unlock(&grey_lock);
     uint64_t bytes, objects;
     mark_take_counts(&bytes, &objects);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         while (lists[i]) {
             grey_chunk *c = lists[i];
             lists[i] = c->next;

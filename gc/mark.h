@@ -18,7 +18,10 @@
  * object's first piece pushes the others, so one huge array is many small
  * steps that several workers can share, never one long one); tagged with
  * bit 2, an ephemeron whose key was just marked: its value is to be
- * visited (weak.h).
+ * visited (weak.h).  An ephemeron whose key is not marked when it is
+ * scanned is postponed: it goes, tagged with bit 3, into chunks of their
+ * own on a second global list, which markers take only when no grey work
+ * is left (design.md §12); marking is not over while any is left.
  *
  * The gate (concurrent marking).  Between the two pauses of a cycle the
  * gate is open and mark workers take grey chunks from the global list.
@@ -63,6 +66,7 @@ struct tc_visitor {
     int mode;
     int background;        /* a mark worker: its scan work is assist credit */
     grey_chunk *chunk;
+    grey_chunk *eph_chunk; /* ephemerons postponed (mark.c, postpone) */
     uint64_t bytes, objects, roots;
     uint64_t visits;       /* the unit of marking work: words visited,
                               plus a fixed cost per item scanned and per
@@ -75,11 +79,12 @@ struct tc_visitor {
     /* A program thread marking (an assist, a barrier flush): it never
      * sleeps on a pending-ephemeron stripe whose holder may have lost its
      * core.  What it cannot file or take at once waits in `deferred` and
-     * goes to the global list with its chunk (mark_visitor_done), for a
-     * mark worker, which may wait. */
+     * goes to the global list with its chunk (mark_visitor_done), or in a
+     * chunk of its own once `deferred` is full, for a mark worker, which
+     * may wait. */
     int nowait;
     unsigned ndeferred;
-    uintptr_t deferred[16];
+    uintptr_t deferred[16]; /* at most 16 used (fewer in tests: mark.c) */
 };
 
 void mark_visitor_init(tc_visitor *v, int mode);
@@ -155,6 +160,9 @@ static inline void mark_set_allocated(tc_span *s, size_t idx)
 #ifdef TC_TESTING
 /* Test hook: true if the object whose payload is p is marked. */
 int mark_is_marked(const void *p);
+/* Test hook: postponed ephemerons in chunks of 3, a nowait visitor's
+ * deferred items spilled at 2, so that handing them over is exercised. */
+void mark_test_small_chunks(int on);
 #endif
 
 /* The checkmark verifier: clear the check bits, re-mark everything

@@ -95,6 +95,7 @@
 #define mark_shade_batch tci_mark_shade_batch
 #define mark_stop_workers tci_mark_stop_workers
 #define mark_take_counts tci_mark_take_counts
+#define mark_test_small_chunks tci_mark_test_small_chunks
 #define mark_visitor_done tci_mark_visitor_done
 #define mark_visitor_init tci_mark_visitor_init
 #define mark_worker_loop tci_mark_worker_loop

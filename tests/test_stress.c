@@ -48,7 +48,10 @@
  * assist, a barrier flush) to lock a pending-ephemeron stripe fail as if
  * a marker held it (weak_test_fail_trylock), so that the filings and
  * takes it then defers to the markers run under checkmark; the run must
- * have deferred some.
+ * have deferred some.  TC_STRESS_DEFER=1 refuses every attempt.
+ * TC_STRESS_SMALL_CHUNKS=1 makes markers hand over their postponed
+ * ephemerons in chunks of 3, and program threads their deferred items
+ * in chunks of 2 (mark_test_small_chunks).
  *
  * Seeds: mutator i (0..3) draws its choices from a xorshift generator
  * seeded with 0x9e3779b97f4a7c15 * (base + i).  The base is
@@ -74,6 +77,7 @@
 #include <unistd.h>
 
 #include "collector.h" /* collector_test_stw1_swept */
+#include "mark.h"      /* mark_test_small_chunks */
 #include "weak.h"      /* weak_test_fail_trylock */
 #include "test_util.h"
 
@@ -1227,6 +1231,8 @@ static void sc_stress(void)
     const char *defer = getenv("TC_STRESS_DEFER");
     unsigned defer_every = defer ? (unsigned)strtoul(defer, NULL, 10) : 0;
     weak_test_fail_trylock(defer_every);
+    const char *small = getenv("TC_STRESS_SMALL_CHUNKS");
+    mark_test_small_chunks(small && *small == '1');
     tc_set_cycle_callback(on_cycle, NULL);
     TU_REQUIRE_EQ(tc_root_add(mailbox, MAIL_N), TC_OK);
     TU_REQUIRE_EQ(tc_root_add(resurrect, 4), TC_OK);
