@@ -284,8 +284,17 @@ static void cycle_mark_done(cycle *c)
                                                         : 0));
     sweep_begin_cycle(c->info.cycle);
     end_pacing(c);
-    stats_set_last_cycle(c->info.cycle, c->info.heap_marked, c->info.objects_marked);
     at_store_release(&cycles_marked, c->info.cycle);
+}
+
+/* After the pause that ended the mark: stats_lock is also taken by
+ * tc_read_stats, on any thread, and one that lost its core holding it
+ * kept pause 2 waiting for a scheduler tick (the benchmarks' sampler
+ * thread: 2.2 ms pauses on the ephemeron benchmark).  A pause takes no
+ * lock that a thread outside the stopped world may hold. */
+static void publish_mark_done(const cycle *c)
+{
+    stats_set_last_cycle(c->info.cycle, c->info.heap_marked, c->info.objects_marked);
 }
 
 /* One mark-termination pause.  Returns 1 if marking ended. */
@@ -312,6 +321,7 @@ static int try_mark_termination(cycle *c, int attempt)
     c->info.tts2_ns += p.tts_ns;
     c->info.mark_term_attempts = attempt;
     if (done) {
+        publish_mark_done(c);
         c->info.mark_ns = p.start_ns - c->mark_begin_ns;
         c->info.mark_term_ns = t1 - t0;
     }
@@ -345,6 +355,7 @@ static void cycle_mark_stopped(cycle *c)
     c->info.mark_term_ns = plat_now_ns() - t1;
     c->info.stw1_ns = pause_end(c, &p);
     c->info.tts1_ns = p.tts_ns;
+    publish_mark_done(c);
     c->info.mark_term_attempts = 1; /* that one pause also ended the mark */
     at_store(&cycles_begun, c->info.cycle);
 }
