@@ -233,7 +233,10 @@ static void cycle_mark_start(cycle *c)
     weak_start_marking();
     mark_set_black_allocation(1);
     mark_visitor_init(&c->v, VISIT_MARK);
-    roots_scan(&c->v);
+    if (opt.stoptheworld)
+        roots_scan(&c->v);
+    else
+        roots_scan_snapshot(&c->v); /* the frames after the restart */
     c->info.roots = c->v.roots;
     mark_visitor_done(&c->v); /* the snapshot's grey objects go global */
     threads_alloc_totals_stopped(&c->alloc_bytes, &c->alloc_objects);
@@ -370,6 +373,11 @@ static void cycle_mark_concurrently(cycle *c)
     c->mark_begin_ns = plat_now_ns();
     at_store(&phase, PHASE_MARK);
     at_store(&cycles_begun, c->info.cycle);
+    /* The snapshot's TC_ROOTS frames the threads have not scanned
+     * themselves (roots.h), before marking may end. */
+    uint64_t in_pause = c->v.roots;
+    roots_scan_owed_frames(&c->v);
+    c->info.roots += c->v.roots - in_pause + roots_take_own_frame_roots();
     /* What finalization keeps (final.h): concurrently, before the workers
      * start. */
     final_scan(&c->v);

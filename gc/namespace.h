@@ -157,8 +157,12 @@
 #define plat_thread_create tci_plat_thread_create
 #define plat_unmap tci_plat_unmap
 #define roots_fork tci_roots_fork
+#define roots_pay_own_frames_slow tci_roots_pay_own_frames_slow
 #define roots_reset tci_roots_reset
 #define roots_scan tci_roots_scan
+#define roots_scan_owed_frames tci_roots_scan_owed_frames
+#define roots_scan_snapshot tci_roots_scan_snapshot
+#define roots_take_own_frame_roots tci_roots_take_own_frame_roots
 #define roots_thread_gone tci_roots_thread_gone
 #define sc_init tci_sc_init
 #define sc_lookup128 tci_sc_lookup128
@@ -234,6 +238,7 @@
 #define threads_self_ptr tci_threads_self_ptr
 #define threads_self_run tci_threads_self_run
 #define threads_unblock tci_threads_unblock
+#define threads_unlock_list tci_threads_unlock_list
 #define weak_clear_object tci_weak_clear_object
 #define weak_end_marking tci_weak_end_marking
 #define weak_ephemeron_pending tci_weak_ephemeron_pending

@@ -17,6 +17,8 @@ typedef struct slot_range {
 } slot_range;
 
 static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Frame slots that threads scanned themselves this cycle (for the trace). */
+static tc_aword own_frame_roots;
 static root_fn_entry *scanners;
 static size_t nscanners, scanners_cap;
 
@@ -228,6 +230,7 @@ void roots_reset(void)
     scanners = NULL;
     nranges = ranges_cap = index_size = nscanners = scanners_cap = 0;
     pthread_mutex_unlock(&roots_lock);
+    at_store(&own_frame_roots, 0);
 }
 
 /* ---------------------------------------------------------------- frames
@@ -377,30 +380,128 @@ void tc_roots_restore(tc_roots_mark mark)
 
 /* --------------------------------------------------------------- scanning */
 
-static void scan_thread(tc_thread *t, void *ctx)
+/* t's frames_lock held. */
+static void scan_frames(tc_thread *t, tc_visitor *v)
 {
-    tc_visitor *v = ctx;
     v->root_kind = "a TC_ROOTS frame";
-    pthread_mutex_lock(&t->frames_lock);
     for (tc_frame *f = t->stack->top; f; f = f->prev)
         for (unsigned i = 0; i < f->n; i++)
             tc_visit(v, *f->slots[i]);
-    pthread_mutex_unlock(&t->frames_lock);
+}
+
+static void scan_thread_scanners(tc_thread *t, tc_visitor *v)
+{
     v->root_kind = "a thread root scanner";
     for (size_t i = 0; i < t->nscanners; i++)
         t->scanners[i].fn(v, t->scanners[i].ctx);
 }
 
-void roots_scan(tc_visitor *v)
+static void scan_thread(tc_thread *t, void *ctx)
 {
-    pthread_mutex_lock(&roots_lock);
+    tc_visitor *v = ctx;
+    pthread_mutex_lock(&t->frames_lock);
+    scan_frames(t, v);
+    pthread_mutex_unlock(&t->frames_lock);
+    scan_thread_scanners(t, v);
+}
+
+/* World stopped: the frames are scanned later, the snapshot's all the
+ * same (roots.h). */
+static void owe_frames(tc_thread *t, void *ctx)
+{
+    at_store(&t->frames_owed, 1);
+    scan_thread_scanners(t, ctx);
+}
+
+static void scan_globals(tc_visitor *v)
+{
     v->root_kind = "a global root slot";
     for (size_t i = 0; i < nranges; i++)
         tc_visit_slots(v, (void *const *)ranges[i].slots, ranges[i].n);
     v->root_kind = "a global root scanner";
     for (size_t i = 0; i < nscanners; i++)
         scanners[i].fn(v, scanners[i].ctx);
+}
+
+void roots_scan(tc_visitor *v)
+{
+    pthread_mutex_lock(&roots_lock);
+    scan_globals(v);
     threads_for_each(scan_thread, v);
     pthread_mutex_unlock(&roots_lock);
     v->root_kind = "roots";
+}
+
+void roots_scan_snapshot(tc_visitor *v)
+{
+    pthread_mutex_lock(&roots_lock);
+    scan_globals(v);
+    threads_for_each(owe_frames, v);
+    pthread_mutex_unlock(&roots_lock);
+    v->root_kind = "roots";
+}
+
+/* How often the collector looks whether a running thread has scanned
+ * its frames. */
+#define OWED_POLL_NS 20000
+
+/* t's frames, if still owed: by whichever of t and the collector takes
+ * frames_lock first.  The release store of the cleared debt orders the
+ * scan before whatever t does once its acquire load sees it cleared
+ * (roots_pay_own_frames' fast path takes no lock). */
+static void pay_frames(tc_thread *t, tc_visitor *v)
+{
+    pthread_mutex_lock(&t->frames_lock);
+    if (at_load(&t->frames_owed)) {
+        scan_frames(t, v);
+        at_store_release(&t->frames_owed, 0);
+    }
+    pthread_mutex_unlock(&t->frames_lock);
+}
+
+/* A thread that is not RUNNING (blocking, or still parked: the OS has
+ * not run it since the restart) cannot pay for itself now: pay for it. */
+static void pay_frames_of_stopped(tc_thread *t, void *ctx)
+{
+    if (at_load(&t->state) != TS_RUNNING)
+        pay_frames(t, ctx);
+}
+
+/* A RUNNING thread with frames owed is on its way out of park, where it
+ * pays before anything else (it needs no lock this thread holds): wait.
+ * Letting each thread scan its own frames spreads the work over the
+ * cores instead of queueing it here. */
+static void wait_for_frames_paid(tc_thread *t, void *ctx)
+{
+    (void)ctx;
+    while (at_load_acquire(&t->frames_owed))
+        plat_sleep_ns(OWED_POLL_NS);
+}
+
+void roots_scan_owed_frames(tc_visitor *v)
+{
+    threads_lock_list();
+    threads_for_each(pay_frames_of_stopped, v);
+    threads_for_each(wait_for_frames_paid, NULL);
+    threads_unlock_list();
+    v->root_kind = "roots";
+}
+
+void roots_pay_own_frames_slow(tc_thread *t)
+{
+    int prev = stall_begin(TC_STALL_PAUSE);
+    tc_visitor v;
+    mark_visitor_init(&v, VISIT_MARK);
+    v.nowait = 1; /* a program thread */
+    pay_frames(t, &v);
+    at_add(&own_frame_roots, v.roots);
+    mark_visitor_done(&v);
+    stall_end(prev);
+}
+
+uint64_t roots_take_own_frame_roots(void)
+{
+    uint64_t n = at_load(&own_frame_roots);
+    at_sub(&own_frame_roots, n);
+    return n;
 }

@@ -78,6 +78,7 @@ static void park(tc_thread *t)
         park_split(parked_ns, sum0, &tts, &paused);
     pthread_mutex_unlock(&world_lock);
     stall_end_park(prev, tts, paused);
+    roots_pay_own_frames(t); /* before it runs on: see roots.h */
 }
 
 void tc__safepoint_slow(void)
@@ -131,6 +132,8 @@ static void leave_blocking(tc_thread *t)
     at_store_seq(&t->state, TS_RUNNING);
     if (at_int_load_seq(&tc__safepoint_requested))
         park(t);
+    else
+        roots_pay_own_frames(t); /* owed since a stop it was blocking through */
     set_frames_fast(t, 1);
 }
 
@@ -346,13 +349,20 @@ void threads_lock_as_blocked(pthread_mutex_t *m)
     enter_blocking(t);
     pthread_mutex_lock(m);
     /* Only the holder of such a lock stops the world, so none is under way
-     * now: the thread may run again without parking. */
+     * now: the thread may run again without parking.  But a stop may have
+     * come and gone while it waited, leaving its frames owed: it pays
+     * before it runs on, as leave_blocking does.  (Without this it ran
+     * on with its frames unscanned, and the collector, waiting for it to
+     * pay, never finished the cycle that this thread's tc_collect then
+     * waited for: test_threads' concurrent_collect hung.) */
     at_store_seq(&t->state, TS_RUNNING);
+    roots_pay_own_frames(t);
     set_frames_fast(t, 1);
 }
 
 /* The list lock is held across whole pauses. */
 void threads_lock_list(void) { threads_lock_as_blocked(&threads_lock); }
+void threads_unlock_list(void) { pthread_mutex_unlock(&threads_lock); }
 
 void threads_alloc_totals_stopped(uint64_t *bytes, uint64_t *objects)
 {

@@ -68,6 +68,10 @@ typedef struct tc_thread {
     /* Held by the root scan while it reads frames, and by the owner while
      * it pushes or pops a frame inside a blocking region (roots.c). */
     pthread_mutex_t frames_lock;
+    /* 1 from the root-snapshot pause until the TC_ROOTS frames are
+     * scanned, by the owner before it runs on or by the collector
+     * (roots.h); set with the world stopped, cleared under frames_lock. */
+    tc_aword frames_owed;
 } tc_thread;
 
 /* Initial-exec TLS: one instruction to reach, where the default model of
@@ -131,6 +135,7 @@ void threads_fork_child(void);
  * or with threads_lock held through threads_lock_list. */
 void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx);
 void threads_lock_list(void);
+void threads_unlock_list(void);
 
 /* Lock m, a lock held across whole pauses (threads_lock, init_lock) and
  * taken only by threads that stop the world while holding it: a running

@@ -720,7 +720,10 @@ TC_API uint64_t tc_thread_assist_ns(void);
 enum {
     TC_STALL_TTS = 0,     /* parked at a safepoint, waiting for the other
                              threads to reach theirs (time-to-safepoint) */
-    TC_STALL_PAUSE,       /* parked while the world is stopped */
+    TC_STALL_PAUSE,       /* parked while the world is stopped; and, after
+                             the pause that begins a cycle, scanning the
+                             thread's own TC_ROOTS frames (its part of
+                             that pause's root snapshot) */
     TC_STALL_RESUME,      /* parked after the world restarted, until the OS
                              ran the thread again (cores busy elsewhere) */
     TC_STALL_ASSIST,      /* assist marking, paying for allocation */

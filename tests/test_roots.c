@@ -1,6 +1,7 @@
 /* test_roots.c — every kind of root keeps its objects alive, intact, across
  * many cycles, and stops doing so once removed; root registration errors;
  * freed objects are really freed (poison mode). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,79 @@ static void frames_nested_functions(void **state)
     (void)state;
     nested(0);
     assert_int_equal(tu_live_after_collect(), 0);
+}
+
+/* Pause 1 leaves the TC_ROOTS frames to be scanned after the restart:
+ * by each thread as it leaves the pause, before it runs on, or by the
+ * collector for a thread that is blocking or not yet back (roots.h).
+ * A thread 300 frames deep (1,200 slots, each the only reference to its
+ * object) allocates garbage, polls, and now and then sleeps in a blocking
+ * region, while another thread runs cycle after cycle: both ways of
+ * scanning, and their race on frames_lock, run under checkmark (which
+ * aborts the child if a frame's object was not marked) and poison (which
+ * spoils a freed one). */
+#define OWED_DEPTH 300
+#define OWED_CYCLES 400
+
+static const tc_type owed_leaf = {.name = "owed_leaf", .layout = TC_LAYOUT_LEAF};
+static int owed_done;
+
+static void *owed_collector(void *arg)
+{
+    (void)arg;
+    int attached = tc_thread_attach();
+    TU_CHECK(attached == TC_OK, "tc_thread_attach: %d", attached);
+    for (int i = 0; i < OWED_CYCLES; i++)
+        tc_collect();
+    __atomic_store_n(&owed_done, 1, __ATOMIC_RELEASE);
+    tc_thread_detach();
+    return NULL;
+}
+
+static void owed_bottom(void)
+{
+    for (unsigned n = 0; !__atomic_load_n(&owed_done, __ATOMIC_ACQUIRE); n++) {
+        for (int i = 0; i < 64; i++)
+            TU_REQUIRE(tc_alloc(&owed_leaf, 48) != NULL, "tc_alloc failed");
+        tc_safepoint();
+        if (n % 64 == 0)
+            tu_sleep_blocking(1);
+    }
+}
+
+static void owed_level(int depth)
+{
+    uint32_t seed = 4u * (uint32_t)depth;
+    void *a = tu_seeded_leaf(&owed_leaf, seed), *b = NULL, *c = NULL, *d = NULL;
+    TC_ROOTS(a, b, c, d);
+    b = tu_seeded_leaf(&owed_leaf, seed + 1);
+    c = tu_seeded_leaf(&owed_leaf, seed + 2);
+    d = tu_seeded_leaf(&owed_leaf, seed + 3);
+    if (depth + 1 < OWED_DEPTH)
+        owed_level(depth + 1);
+    else
+        owed_bottom();
+    void *objs[4] = {a, b, c, d};
+    for (uint32_t i = 0; i < 4; i++)
+        TU_CHECK(tu_seeded_leaf_ok(objs[i], &owed_leaf, seed + i),
+                 "level %d: the object of frame slot %u was freed or changed", depth, i);
+}
+
+static void sc_frames_scanned_after_pause(void)
+{
+    pthread_t th;
+    TU_REQUIRE_EQ(pthread_create(&th, NULL, owed_collector, NULL), 0);
+    owed_level(0);
+    tc_blocking_enter();
+    pthread_join(th, NULL);
+    tc_blocking_leave();
+}
+
+static void frames_scanned_after_pause(void **state)
+{
+    (void)state;
+    tc_config c = tu_debug_config();
+    tu_run_isolated("frames_scanned_after_pause", sc_frames_scanned_after_pause, &c, 120);
 }
 
 /* TC_ROOTS_POP ends the innermost frame early; the scope's cleanup then
@@ -760,6 +834,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(frames_several_per_scope, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(frame_of_sixteen, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(frames_nested_functions, tu_setup, tu_teardown),
+        cmocka_unit_test(frames_scanned_after_pause),
         cmocka_unit_test_setup_teardown(frames_pop, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(longjmp_with_restore, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(typed_root_forms, tu_setup, tu_teardown),
