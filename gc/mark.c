@@ -96,12 +96,13 @@ static void put_empty(grey_chunk *c)
     pthread_mutex_unlock(&grey_lock);
 }
 
-/* grey_lock held: publish a chunk of grey work and wake whoever needs it. */
-static void put_full_locked(grey_chunk *c)
+/* grey_lock held: publish a chunk of work on *list (counted in *count)
+ * and wake whoever needs it. */
+static void publish_locked(grey_chunk **list, tc_aword *count, grey_chunk *c)
 {
-    c->next = grey_full;
-    grey_full = c;
-    at_store(&nfull, at_load(&nfull) + 1);
+    c->next = *list;
+    *list = c;
+    at_store(count, at_load(count) + 1);
     if (gate_open && nwaiting)
         pthread_cond_signal(&work_cond);
     if (coordinator_waiting && coordinator_helps)
@@ -111,7 +112,7 @@ static void put_full_locked(grey_chunk *c)
 static void put_full(grey_chunk *c)
 {
     stall_lock(&grey_lock, STALL_LOCK_GREY);
-    put_full_locked(c);
+    publish_locked(&grey_full, &nfull, c);
     pthread_mutex_unlock(&grey_lock);
 }
 
@@ -120,13 +121,7 @@ static void put_full(grey_chunk *c)
 static void put_eph(grey_chunk *c)
 {
     stall_lock(&grey_lock, STALL_LOCK_GREY);
-    c->next = eph_full;
-    eph_full = c;
-    at_store(&neph, at_load(&neph) + 1);
-    if (gate_open && nwaiting)
-        pthread_cond_signal(&work_cond);
-    if (coordinator_waiting && coordinator_helps)
-        pthread_cond_signal(&idle_cond);
+    publish_locked(&eph_full, &neph, c);
     pthread_mutex_unlock(&grey_lock);
 }
 
