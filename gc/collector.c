@@ -421,18 +421,31 @@ static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
     stats_emit_cycle(&c->info, opt.trace);
 }
 
-static void run_cycle(uint64_t number, int forced)
+/* Cycle `number` has begun: from now on tc_collect asks for the next one.
+ * Whether this one was asked for by tc_collect is read in the same
+ * critical section: read earlier, a tc_collect in between was satisfied
+ * by a cycle reported as not forced (bench/markrate, waiting for a forced
+ * cycle's report, hung once in CI's quick run). */
+static int publish_cycle_start(uint64_t number)
+{
+    pthread_mutex_lock(&cyc_lock);
+    at_store(&cycles_started, number);
+    int forced = forced_upto >= number;
+    pthread_mutex_unlock(&cyc_lock);
+    return forced;
+}
+
+static void run_cycle(uint64_t number)
 {
     sweep_finish(); /* normally done already; outside the pause if not */
     cycle c = {0};
     c.info.cycle = number;
-    c.info.forced = forced;
     c.info.heap_start = pacer_heap_estimate();
     c.info.heap_goal = pacer_goal();
     c.info.heap_trigger = pacer_trigger();
     c.info.mark_workers = nworkers > 0 && !opt.stoptheworld ? nworkers : 1;
     c.info.start_ns = stats_since_init(plat_now_ns());
-    at_store(&cycles_started, number);
+    c.info.forced = publish_cycle_start(number);
     if (opt.stoptheworld)
         cycle_mark_stopped(&c);
     else
@@ -464,7 +477,6 @@ static void *collector_main(void *arg)
             pthread_cond_wait(&request_cond, &cyc_lock);
             continue;
         }
-        int forced = forced_upto >= next;
         pthread_mutex_unlock(&cyc_lock);
 #ifdef TC_TESTING
         uint64_t delay = at_load(&delay_start_ns);
@@ -473,7 +485,7 @@ static void *collector_main(void *arg)
             plat_sleep_ns(delay);
         }
 #endif
-        run_cycle(next, forced);
+        run_cycle(next);
         pthread_mutex_lock(&cyc_lock);
         reports_done = next;
         pthread_cond_broadcast(&done_cond);

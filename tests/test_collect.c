@@ -989,6 +989,30 @@ static void cycle_starts_on_time(void **state)
     assert_true(first_cycle.heap_start <= first_cycle.heap_goal + (1 << 20));
 }
 
+/* A tc_collect that comes after the collector thread has taken up a
+ * triggered cycle but before that cycle has begun is served by it, and
+ * the report says so (forced): a program waiting for a forced cycle's
+ * report after tc_collect (bench/markrate) once waited for ever.  The
+ * collector is held off between the two moments (delay_next_start). */
+static void collect_joins_a_cycle_not_yet_begun(void **state)
+{
+    (void)state;
+    memset(&first_cycle, 0, sizeof first_cycle);
+    tc_set_cycle_callback(note_first_cycle, NULL);
+    collector_test_delay_next_start(200000000);
+    /* Past the trigger (2.8 MiB of a 4 MiB goal), short of the goal. */
+    for (int i = 0; i < (3 << 20) / 32 + 4096; i++)
+        assert_non_null(tc_alloc(&tu_pair_type, sizeof(tu_pair)));
+    tu_sleep_blocking(50); /* the collector takes the cycle up, and waits */
+    assert_int_equal(collector_cycles_started(), 0);
+    tc_collect();
+    tc_set_cycle_callback(NULL, NULL);
+    assert_int_equal(first_cycle.cycle, 1);
+    assert_true(first_cycle.forced);
+    tc_read_stats(&st);
+    assert_int_equal(st.cycles, 1);
+}
+
 /* TC_TRACE_TEXT / _JSON: one line per cycle on stderr, delivered before
  * tc_collect returns. */
 static void collect_fn(void *arg)
@@ -1048,6 +1072,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(set_percent_and_limit, setup_gc100, tu_teardown),
         cmocka_unit_test_setup_teardown(pause_ring_wraps, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(cycle_starts_on_time, setup_gc100, tu_teardown),
+        cmocka_unit_test_setup_teardown(collect_joins_a_cycle_not_yet_begun, setup_gc100,
+                                        tu_teardown),
         cmocka_unit_test(trace_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
