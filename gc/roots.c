@@ -242,9 +242,10 @@ void roots_reset(void)
  * functions below.
  *
  * The root scan reads a thread's list while the thread is parked or in a
- * blocking region.  A RUNNING thread changes its list freely: the state
- * change that lets a scan in (park, enter_blocking) orders its stores
- * before the scan.  Inside a blocking region the scan may run at any
+ * blocking region, or the thread reads its own on its way out of pause 1
+ * (roots.h).  A RUNNING thread changes its list freely: the state change
+ * that lets a scan in (park, enter_blocking) orders its stores before the
+ * scan, and it runs on only once its frames are no longer owed.  Inside a blocking region the scan may run at any
  * moment, so a push or pop there holds frames_lock, as the scan does:
  * TC_ROOTS is safe in blocking regions (design.md §7).
  *
