@@ -173,25 +173,22 @@ static void flush_counts(tc_visitor *v)
 
 static void push_grey(tc_visitor *v, void *item);
 
+/* A visitor's chunk goes back: published with `put` if it holds work,
+ * else to the spares. */
+static void hand_back(grey_chunk **chunk, void (*put)(grey_chunk *))
+{
+    if (*chunk)
+        ((*chunk)->n ? put : put_empty)(*chunk);
+    *chunk = NULL;
+}
+
 void mark_visitor_done(tc_visitor *v)
 {
     for (unsigned i = 0; i < v->ndeferred; i++)
         push_grey(v, (void *)v->deferred[i]);
     v->ndeferred = 0;
-    if (v->eph_chunk) {
-        if (v->eph_chunk->n)
-            put_eph(v->eph_chunk);
-        else
-            put_empty(v->eph_chunk);
-        v->eph_chunk = NULL;
-    }
-    if (v->chunk) {
-        if (v->chunk->n)
-            put_full(v->chunk);
-        else
-            put_empty(v->chunk);
-    }
-    v->chunk = NULL;
+    hand_back(&v->eph_chunk, put_eph);
+    hand_back(&v->chunk, put_full);
     flush_counts(v);
 }
 
