@@ -35,9 +35,11 @@
  *
  * Usage: markrate [WORKERS [MIB [ROUNDS]]]   (defaults 1 256 5; quick: 1 32 3)
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "backend.h"
 
@@ -88,6 +90,7 @@ typedef struct mark_time {
 
 /* The cycle callback runs on the collector thread after the cycle, maybe
  * after tc_collect has returned: the main thread waits for it. */
+enum { REPORT_WAIT_S = 60 };
 static pthread_mutex_t cyc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cyc_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t forced_seen;
@@ -126,9 +129,16 @@ static mark_time collect_timed(void)
     pthread_mutex_unlock(&cyc_lock);
     tc_collect();
     tc_blocking_enter(); /* waiting, as the next cycle may stop the world */
+    /* The report follows the cycle within milliseconds; a minute means it
+     * will never come (a cycle that served tc_collect reported as not
+     * forced once hung CI here): fail instead of hanging. */
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += REPORT_WAIT_S;
     pthread_mutex_lock(&cyc_lock);
     while (forced_seen < want)
-        pthread_cond_wait(&cyc_cond, &cyc_lock);
+        if (pthread_cond_timedwait(&cyc_cond, &cyc_lock, &limit) == ETIMEDOUT && forced_seen < want)
+            bk_die("markrate: no report of a forced cycle a minute after tc_collect returned");
     mark_time t = last_forced;
     pthread_mutex_unlock(&cyc_lock);
     tc_blocking_leave();
