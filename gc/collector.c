@@ -375,9 +375,7 @@ static void cycle_mark_concurrently(cycle *c)
     at_store(&cycles_begun, c->info.cycle);
     /* The snapshot's TC_ROOTS frames the threads have not scanned
      * themselves (roots.h), before marking may end. */
-    uint64_t in_pause = c->v.roots;
-    roots_scan_owed_frames(&c->v);
-    c->info.roots += c->v.roots - in_pause + roots_take_own_frame_roots();
+    c->info.roots += roots_scan_owed_frames(&c->v);
     /* What finalization keeps (final.h): concurrently, before the workers
      * start. */
     final_scan(&c->v);

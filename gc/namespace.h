@@ -162,7 +162,7 @@
 #define roots_scan tci_roots_scan
 #define roots_scan_owed_frames tci_roots_scan_owed_frames
 #define roots_scan_snapshot tci_roots_scan_snapshot
-#define roots_take_own_frame_roots tci_roots_take_own_frame_roots
+#define roots_test_delay_owed_scan tci_roots_test_delay_owed_scan
 #define roots_thread_gone tci_roots_thread_gone
 #define sc_init tci_sc_init
 #define sc_lookup128 tci_sc_lookup128

@@ -17,7 +17,8 @@ typedef struct slot_range {
 } slot_range;
 
 static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Frame slots that threads scanned themselves this cycle (for the trace). */
+/* Frame slots that threads scanned themselves this cycle (for the trace:
+ * roots_scan_owed_frames). */
 static tc_aword own_frame_roots;
 static root_fn_entry *scanners;
 static size_t nscanners, scanners_cap;
@@ -424,23 +425,18 @@ static void scan_globals(tc_visitor *v)
         scanners[i].fn(v, scanners[i].ctx);
 }
 
-void roots_scan(tc_visitor *v)
+/* World stopped: the global roots, then per_thread on each thread. */
+static void scan_roots_with(tc_visitor *v, void (*per_thread)(tc_thread *t, void *ctx))
 {
     pthread_mutex_lock(&roots_lock);
     scan_globals(v);
-    threads_for_each(scan_thread, v);
+    threads_for_each(per_thread, v);
     pthread_mutex_unlock(&roots_lock);
     v->root_kind = "roots";
 }
 
-void roots_scan_snapshot(tc_visitor *v)
-{
-    pthread_mutex_lock(&roots_lock);
-    scan_globals(v);
-    threads_for_each(owe_frames, v);
-    pthread_mutex_unlock(&roots_lock);
-    v->root_kind = "roots";
-}
+void roots_scan(tc_visitor *v) { scan_roots_with(v, scan_thread); }
+void roots_scan_snapshot(tc_visitor *v) { scan_roots_with(v, owe_frames); }
 
 /* How often the collector looks whether a running thread has scanned
  * its frames. */
@@ -479,13 +475,27 @@ static void wait_for_frames_paid(tc_thread *t, void *ctx)
         plat_sleep_ns(OWED_POLL_NS);
 }
 
-void roots_scan_owed_frames(tc_visitor *v)
+#ifdef TC_TESTING
+static tc_aword owed_scan_delay_ns;
+void roots_test_delay_owed_scan(uint64_t ns) { at_store(&owed_scan_delay_ns, ns); }
+#endif
+
+uint64_t roots_scan_owed_frames(tc_visitor *v)
 {
+#ifdef TC_TESTING
+    uint64_t delay = at_load(&owed_scan_delay_ns);
+    if (delay) /* the threads let go by the restart get there first */
+        plat_sleep_ns(delay);
+#endif
+    uint64_t before = v->roots;
     threads_lock_list();
     threads_for_each(pay_frames_of_stopped, v);
     threads_for_each(wait_for_frames_paid, NULL);
     threads_unlock_list();
     v->root_kind = "roots";
+    uint64_t own = at_load(&own_frame_roots);
+    at_sub(&own_frame_roots, own);
+    return v->roots - before + own;
 }
 
 void roots_pay_own_frames_slow(tc_thread *t)
@@ -498,11 +508,4 @@ void roots_pay_own_frames_slow(tc_thread *t)
     at_add(&own_frame_roots, v.roots);
     mark_visitor_done(&v);
     stall_end(prev);
-}
-
-uint64_t roots_take_own_frame_roots(void)
-{
-    uint64_t n = at_load(&own_frame_roots);
-    at_sub(&own_frame_roots, n);
-    return n;
 }

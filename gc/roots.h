@@ -34,15 +34,20 @@ void roots_scan(tc_visitor *v);
  * termination.  (design.md, section 2.)
  */
 void roots_scan_snapshot(tc_visitor *v);
-void roots_scan_owed_frames(tc_visitor *v);
+/* Returns the frame slots scanned since the snapshot, by the collector
+ * and by the threads themselves. */
+uint64_t roots_scan_owed_frames(tc_visitor *v);
+#ifdef TC_TESTING
+/* Test hook: roots_scan_owed_frames sleeps ns first, so that the threads
+ * the restart woke scan their own frames (test_roots). */
+void roots_test_delay_owed_scan(uint64_t ns);
+#endif
 void roots_pay_own_frames_slow(tc_thread *t);
 static inline void roots_pay_own_frames(tc_thread *t)
 {
     if (__builtin_expect(at_load_acquire(&t->frames_owed) != 0, 0))
         roots_pay_own_frames_slow(t);
 }
-/* Frame slots that threads scanned themselves since the last call. */
-uint64_t roots_take_own_frame_roots(void);
 /* Drop t's scanner table (detach, shutdown). */
 void roots_thread_gone(tc_thread *t);
 /* Forget every global root (shutdown). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "roots.h" /* roots_test_delay_owed_scan */
 #include "test_util.h"
 
 #define CYCLES 50
@@ -334,7 +335,8 @@ static void frames_nested_functions(void **state)
 
 /* Pause 1 leaves the TC_ROOTS frames to be scanned after the restart:
  * by each thread as it leaves the pause, before it runs on, or by the
- * collector for a thread that is blocking or not yet back (roots.h).
+ * collector for a thread that is blocking or not yet back (roots.h; the
+ * collector waits 200 us first here, so that both happen).
  * A thread 300 frames deep (1,200 slots, each the only reference to its
  * object) allocates garbage, polls, and now and then sleeps in a blocking
  * region, while another thread runs cycle after cycle: both ways of
@@ -365,7 +367,7 @@ static void owed_bottom(void)
         for (int i = 0; i < 64; i++)
             TU_REQUIRE(tc_alloc(&owed_leaf, 48) != NULL, "tc_alloc failed");
         tc_safepoint();
-        if (n % 64 == 0)
+        if (n % 256 == 0)
             tu_sleep_blocking(1);
     }
 }
@@ -390,6 +392,9 @@ static void owed_level(int depth)
 
 static void sc_frames_scanned_after_pause(void)
 {
+    /* The collector would usually get to a thread the restart woke
+     * before the OS runs it: give the thread the time to pay itself. */
+    roots_test_delay_owed_scan(200000);
     pthread_t th;
     TU_REQUIRE_EQ(pthread_create(&th, NULL, owed_collector, NULL), 0);
     owed_level(0);
