@@ -1,9 +1,7 @@
 /* collector.c — the cycle, the collector thread, tc_init/tc_shutdown; see collector.h. */
-#define _GNU_SOURCE /* SCHED_IDLE */
 #include "collector.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 
 #include "alloc.h"
@@ -503,14 +501,23 @@ static void *worker_main(void *arg)
 
 /* An idle-priority worker marks only on a core nothing else wants
  * (SCHED_IDLE), like Go's idle mark workers: free marking on a machine
- * with a spare core, none taken from busy mutators. */
+ * with a spare core, none taken from busy mutators.  It must be liftable
+ * back to normal priority by whoever waits for what it holds (mark.c); a
+ * process that may not do that runs without it, and says so once. */
 static void *idle_worker_main(void *arg)
 {
     (void)arg;
     on_collector_thread = 1;
     plat_name_thread("tc-mark-idle");
-    struct sched_param sp = {0};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    if (plat_idle_register() != 0) {
+        static tc_aword said;
+        if (at_cas(&said, 0, 1))
+            plat_diag("idle mark workers not started: this process may not lift a thread "
+                      "from idle priority back to normal (it needs CAP_SYS_NICE or "
+                      "`ulimit -e 20`), and a worker left at idle priority could hold up "
+                      "every cycle; see TRICOLOR_IDLE_WORKERS in docs/tuning.md");
+        return NULL;
+    }
     mark_worker_loop(&idle_cpu_ns, 1, 1);
     return NULL;
 }
@@ -525,6 +532,7 @@ static void join_workers(void)
     free(workers);
     workers = NULL;
     nworkers = nidle = 0;
+    plat_idle_forget_all();
 }
 
 /* Background marking aims at PACER_BG_UTILIZATION of the cores: each of

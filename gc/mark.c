@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "options.h"
 #include "pacer.h"
@@ -19,10 +20,12 @@
 static pthread_mutex_t grey_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER; /* workers wait here */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* mark_concurrent waits here */
+static pthread_cond_t bench_cond = PTHREAD_COND_INITIALIZER; /* benched idle workers */
 static grey_chunk *grey_full;  /* chunks holding grey objects */
 static grey_chunk *eph_full;   /* chunks of postponed ephemerons (below) */
 static grey_chunk *grey_empty; /* spare chunks */
 static int gate_open;          /* workers may take grey work */
+static uint64_t gate_opens;    /* times the gate opened: one per marking */
 static int nbusy;              /* markers holding grey work taken from the list */
 static int nwaiting;           /* workers waiting for work */
 /* mark_concurrent's thread waits on idle_cond (coordinator_waiting).  It
@@ -58,6 +61,17 @@ static grey_chunk reserve_chunks[RESERVE_CHUNKS];
 static TC_OWN_LINE tc_aword overflowed;
 static tc_aword overflow_said;
 
+/* Take grey_lock.  Its holder may be an idle-priority worker that lost
+ * its core (it takes grey_lock while it marks at idle priority, to publish
+ * and take chunks), and would then keep it for as long as the program
+ * keeps every core busy: a thread that has to wait lifts the idle workers
+ * first (design.md §10).  Without idle workers this costs one load. */
+static void lock_grey(void)
+{
+    if (!plat_idle_trylock(&grey_lock))
+        stall_lock(&grey_lock, STALL_LOCK_GREY);
+}
+
 static int is_reserve(const grey_chunk *c)
 {
     return c >= reserve_chunks && c < reserve_chunks + RESERVE_CHUNKS;
@@ -66,7 +80,7 @@ static int is_reserve(const grey_chunk *c)
 /* An empty chunk, or NULL if none is free and malloc fails. */
 static grey_chunk *chunk_get_empty(void)
 {
-    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    lock_grey();
     grey_chunk *c = grey_empty;
     if (c)
         grey_empty = c->next;
@@ -90,7 +104,7 @@ static void note_overflow(void)
 
 static void put_empty(grey_chunk *c)
 {
-    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    lock_grey();
     c->next = grey_empty;
     grey_empty = c;
     pthread_mutex_unlock(&grey_lock);
@@ -111,7 +125,7 @@ static void publish_locked(grey_chunk **list, tc_aword *count, grey_chunk *c)
 
 static void put_full(grey_chunk *c)
 {
-    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    lock_grey();
     publish_locked(&grey_full, &nfull, c);
     pthread_mutex_unlock(&grey_lock);
 }
@@ -120,7 +134,7 @@ static void put_full(grey_chunk *c)
  * work left (below), so it wakes whoever waits for work, as grey does. */
 static void put_eph(grey_chunk *c)
 {
-    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    lock_grey();
     publish_locked(&eph_full, &neph, c);
     pthread_mutex_unlock(&grey_lock);
 }
@@ -146,7 +160,7 @@ static grey_chunk *take_full_locked(int postponed)
 
 static grey_chunk *take_full(int postponed)
 {
-    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    lock_grey();
     grey_chunk *c = take_full_locked(postponed);
     pthread_mutex_unlock(&grey_lock);
     return c;
@@ -777,6 +791,20 @@ static int idle_should_give_back(void)
     return at_load(&dedicated_waiting_flag) || at_load(&assist_hungry);
 }
 
+/* An idle worker marks at idle priority, and only then: it takes and
+ * gives back work at normal priority.  Whoever waits for what it holds
+ * lifts it (lock_grey, note_waiting_locked, mark_assist), and so does
+ * mark_concurrent's watchdog once it has been lowered too long; a waiter
+ * that came before the lowering is seen here, after it (the lowered bit
+ * and the waiters' flags are a Dekker pair: each side stores, fences,
+ * then loads the other's). */
+static void lower_idle_worker(void)
+{
+    plat_idle_lower();
+    if (idle_should_give_back())
+        plat_idle_lift_self();
+}
+
 /* A worker's drain: until no work is left, the gate closes or the
  * deadline passes (a fractional or idle worker's slice); an idle worker
  * also stops, giving all its work back, when another marker waits. */
@@ -814,8 +842,8 @@ static void leave_busy_locked(void)
 }
 
 /* grey_lock held: take a chunk and drain it (dropping the lock meanwhile)
- * as a background marker, adding the CPU used to *cpu_ns. */
-static void drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline_ns)
+ * as a background marker, adding the CPU used to *cpu_ns; returns it. */
+static uint64_t drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline_ns)
 {
     tc_visitor v;
     mark_visitor_init(&v, VISIT_MARK);
@@ -823,40 +851,50 @@ static void drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline
     v.chunk = take_full_locked(1);
     nbusy++;
     pthread_mutex_unlock(&grey_lock);
+    if (idle)
+        lower_idle_worker();
     uint64_t cpu0 = plat_thread_cpu_ns();
     drain_while_open(&v, deadline_ns, idle);
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
     at_add(cpu_ns, cpu);
     if (!idle)
         pacer_note_gc_cpu(cpu);
-    pthread_mutex_lock(&grey_lock);
+    else
+        plat_idle_lift_self(); /* it holds nothing at idle priority */
+    lock_grey();
     leave_busy_locked();
+    return cpu;
 }
 
 /* grey_lock held: one burst of background marking, then, for a
  * fractional marker, a rest long enough to keep its share at `duty`.  An
  * idle worker's bursts are slices too, so that it holds no work between
- * them (it goes straight back for more). */
-static void mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
+ * them (it goes straight back for more).  Returns 1 when an idle worker
+ * was kept off the CPU for most of its burst: the cores are not spare. */
+static int mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
 {
     uint64_t t0 = plat_now_ns();
     int sliced = duty < 1 || idle;
-    drain_one_chunk_locked(cpu_ns, idle, sliced ? t0 + MARK_SLICE_NS : UINT64_MAX);
-    if (duty >= 1)
-        return;
+    uint64_t cpu = drain_one_chunk_locked(cpu_ns, idle, sliced ? t0 + MARK_SLICE_NS : UINT64_MAX);
     uint64_t busy = plat_now_ns() - t0;
+    if (duty >= 1)
+        return idle && busy > 2 * cpu + MARK_SLICE_NS;
     pthread_mutex_unlock(&grey_lock);
     plat_sleep_ns((uint64_t)((double)busy * (1 - duty) / duty));
-    pthread_mutex_lock(&grey_lock);
+    lock_grey();
+    return 0;
 }
 
 uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
 {
-    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    lock_grey();
     if (!gate_open || !grey_full) {
-        if (gate_open)
+        int hungry = gate_open;
+        if (hungry)
             at_store(&assist_hungry, 1);
         pthread_mutex_unlock(&grey_lock);
+        if (hungry)
+            plat_idle_lift_all();
         return 0;
     }
     tc_visitor v;
@@ -883,7 +921,7 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
     }
     done += v.bytes;
     mark_visitor_done(&v);
-    stall_lock(&grey_lock, STALL_LOCK_GREY);
+    lock_grey();
     leave_busy_locked();
     pthread_mutex_unlock(&grey_lock);
     return done;
@@ -891,15 +929,45 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
 
 static void set_gate_locked(int open)
 {
+    gate_opens += open != 0;
     gate_open = open;
     at_store(&gate_open_flag, (uintptr_t)open);
-    if (open)
+    if (open) {
         pthread_cond_broadcast(&work_cond);
+        pthread_cond_broadcast(&bench_cond);
+    }
+}
+
+/* An idle worker lowers itself for one slice (MARK_SLICE_NS) at a time;
+ * one still lowered this long after has lost its core. */
+#define IDLE_OVERDUE_NS (2 * MARK_SLICE_NS)
+
+/* grey_lock held: mark_concurrent's wait.  With idle workers it is also
+ * their watchdog: marking cannot end while one holds work, and one that
+ * lost its core holding some may wait for it for seconds, whether or not
+ * anyone else waits for work yet; so it wakes every IDLE_OVERDUE_NS and
+ * lifts any idle worker lowered longer than that. */
+static void coordinator_wait_locked(void)
+{
+    if (!plat_idle_registered()) {
+        pthread_cond_wait(&idle_cond, &grey_lock);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* idle_cond's clock */
+    ts.tv_nsec += IDLE_OVERDUE_NS;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&idle_cond, &grey_lock, &ts);
+    if (nbusy)
+        plat_idle_lift_overdue(IDLE_OVERDUE_NS);
 }
 
 void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
 {
-    pthread_mutex_lock(&grey_lock);
+    lock_grey();
     set_gate_locked(1);
     coordinator_helps = help;
     for (;;) {
@@ -910,7 +978,7 @@ void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
         if (!nbusy && !has_work_locked())
             break;
         coordinator_waiting = 1;
-        pthread_cond_wait(&idle_cond, &grey_lock);
+        coordinator_wait_locked();
         coordinator_waiting = 0;
     }
     set_gate_locked(0);
@@ -925,28 +993,54 @@ static void note_waiting_locked(int delta, int idle)
     if (!idle) {
         nwaiting_dedicated += delta;
         at_store(&dedicated_waiting_flag, (uintptr_t)nwaiting_dedicated);
+        if (delta > 0 && nbusy)
+            plat_idle_lift_all(); /* it may hold the only work */
     }
 }
 
+/* An idle worker that was kept off the CPU while it marked sits out the
+ * rest of that cycle and, if it keeps being kept off, more: 1, 2, 4 ...
+ * up to MAX_SIT_OUT cycles, back to none after a burst that ran.  The
+ * program wants every core, and the dedicated workers and assists mark
+ * as they would without it.  Lifting it (lower_idle_worker) bounds the
+ * harm of one such burst; this stops it taking work again and again only
+ * to be lifted each time, a scheduler wait for each.  Meanwhile it waits on
+ * bench_cond, not counted as waiting: nobody splits work for it, and a
+ * signal meant for a worker that may take work does not wake it. */
+#define MAX_SIT_OUT 64
+
 void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
 {
-    pthread_mutex_lock(&grey_lock);
+    uint64_t sit_out_until = 0, sit_out = 1; /* gate openings */
+    lock_grey();
     for (;;) {
-        while (!stop_workers && !(gate_open && has_work_locked())) {
+        for (;;) {
+            int sits_out = gate_open && gate_opens < sit_out_until;
+            if (stop_workers || (gate_open && has_work_locked() && !sits_out))
+                break;
+            if (sits_out) { /* (not on work_cond: it would eat a signal) */
+                pthread_cond_wait(&bench_cond, &grey_lock);
+                continue;
+            }
             note_waiting_locked(+1, idle);
             pthread_cond_wait(&work_cond, &grey_lock);
             note_waiting_locked(-1, idle);
         }
         if (stop_workers)
             break;
-        mark_burst_locked(cpu_ns, duty, idle);
+        if (mark_burst_locked(cpu_ns, duty, idle)) {
+            sit_out_until = gate_opens + sit_out;
+            sit_out = sit_out < MAX_SIT_OUT ? 2 * sit_out : MAX_SIT_OUT;
+        } else {
+            sit_out = 1;
+        }
     }
     pthread_mutex_unlock(&grey_lock);
 }
 
 void mark_allow_workers(void)
 {
-    pthread_mutex_lock(&grey_lock);
+    lock_grey();
     stop_workers = 0;
     pthread_mutex_unlock(&grey_lock);
 }
@@ -956,13 +1050,15 @@ void mark_fork(int stage)
     plat_fork_mutex(&grey_lock, stage);
     plat_fork_cond(&work_cond, stage);
     plat_fork_cond(&idle_cond, stage);
+    plat_fork_cond(&bench_cond, stage);
 }
 
 void mark_stop_workers(void)
 {
-    pthread_mutex_lock(&grey_lock);
+    lock_grey();
     stop_workers = 1;
     pthread_cond_broadcast(&work_cond);
+    pthread_cond_broadcast(&bench_cond);
     pthread_mutex_unlock(&grey_lock);
 }
 
@@ -1035,7 +1131,7 @@ void mark_take_counts(uint64_t *bytes, uint64_t *objects)
 
 void mark_reset(void)
 {
-    pthread_mutex_lock(&grey_lock);
+    lock_grey();
     grey_chunk *lists[3] = {grey_full, eph_full, grey_empty};
     grey_full = eph_full = grey_empty = NULL;
     gate_open = nbusy = nwaiting = nwaiting_dedicated = coordinator_waiting = coordinator_helps =

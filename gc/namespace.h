@@ -142,6 +142,14 @@
 #define plat_fault_hit tci_plat_fault_hit
 #define plat_fork_cond tci_plat_fork_cond
 #define plat_fork_mutex tci_plat_fork_mutex
+#define plat_idle_forget_all tci_plat_idle_forget_all
+#define plat_idle_lift_all tci_plat_idle_lift_all
+#define plat_idle_lift_overdue tci_plat_idle_lift_overdue
+#define plat_idle_lift_self tci_plat_idle_lift_self
+#define plat_idle_lower tci_plat_idle_lower
+#define plat_idle_register tci_plat_idle_register
+#define plat_idle_registered tci_plat_idle_registered
+#define plat_idle_trylock tci_plat_idle_trylock
 #define plat_map tci_plat_map
 #define plat_map_aligned tci_plat_map_aligned
 #define plat_memory_bound tci_plat_memory_bound

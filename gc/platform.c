@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,6 +199,120 @@ int plat_fault_hit(int kind)
     }
 }
 #endif
+
+/* The idle-priority registry: one word per registered thread, its kernel
+ * thread id shifted left by two, with IDLE_LOWERED set while it is lowered
+ * (or about to be) and IDLE_LIFTED once a waiter has lifted it.
+ *
+ * The thread sets IDLE_LOWERED *before* its call to SCHED_IDLE: a thread
+ * at idle priority may lose its core on the way out of that very call,
+ * and must already be visible then.  So a lift may land before the
+ * lowering's call and be undone by it; the watchdog's lift
+ * (plat_idle_lift_overdue) therefore calls again for as long as the
+ * thread stays lowered past its time, whether or not it was lifted.
+ * Waiters lift once per lowering (IDLE_LIFTED), to spare the calls. */
+#define IDLE_MAX 1024 /* options cap idle_workers at 1024 */
+#define IDLE_LOWERED 1u
+#define IDLE_LIFTED 2u
+#define IDLE_TID_SHIFT 2
+static tc_aword idle_slot[IDLE_MAX];
+static tc_aword idle_lowered_at[IDLE_MAX]; /* plat_now_ns() at the lowering */
+static tc_aword idle_count;
+static _Thread_local int idle_index = -1;
+
+static int set_policy(uintptr_t tid, int policy)
+{
+    struct sched_param sp = {0};
+    return sched_setscheduler((pid_t)tid, policy, &sp);
+}
+
+static uintptr_t my_tid(void) { return (uintptr_t)syscall(SYS_gettid); }
+
+static int lift_refused(void)
+{
+#ifdef TC_TESTING
+    if (PLAT_FAULT(PLAT_FAULT_LIFT))
+        return 1;
+#endif
+    return set_policy(0, SCHED_OTHER) != 0;
+}
+
+int plat_idle_register(void)
+{
+    if (set_policy(0, SCHED_IDLE) != 0)
+        return -1;
+    if (lift_refused())
+        return -1; /* stays at idle priority: the caller ends the thread */
+    uintptr_t i = at_add(&idle_count, 1);
+    if (i >= IDLE_MAX)
+        return -1;
+    at_store(&idle_slot[i], my_tid() << IDLE_TID_SHIFT);
+    idle_index = (int)i;
+    return 0;
+}
+
+void plat_idle_lower(void)
+{
+    tc_aword *slot = &idle_slot[idle_index];
+    uintptr_t tid = at_load(slot) >> IDLE_TID_SHIFT;
+    at_store(&idle_lowered_at[idle_index], plat_now_ns());
+    /* seq: before the caller's look at waiters (a Dekker pair with them) */
+    at_store_seq(slot, tid << IDLE_TID_SHIFT | IDLE_LOWERED);
+    set_policy(0, SCHED_IDLE);
+}
+
+void plat_idle_lift_self(void)
+{
+    tc_aword *slot = &idle_slot[idle_index];
+    at_store(slot, at_load(slot) >> IDLE_TID_SHIFT << IDLE_TID_SHIFT);
+    set_policy(0, SCHED_OTHER);
+}
+
+/* Lift the registered threads lowered at or before `before` (ns); with
+ * `again`, also those already lifted (above). */
+static void lift_lowered_before(uint64_t before, int again)
+{
+    uintptr_t n = at_load(&idle_count);
+    if (n == 0)
+        return;
+    at_fence(); /* the caller's "I wait" store before the slots' loads */
+    for (uintptr_t i = 0; i < n && i < IDLE_MAX; i++) {
+        uintptr_t w = at_load_acquire(&idle_slot[i]);
+        if (!(w & IDLE_LOWERED) || at_load(&idle_lowered_at[i]) > before)
+            continue;
+        int first = !(w & IDLE_LIFTED) && at_cas(&idle_slot[i], w, w | IDLE_LIFTED);
+        if (first || again)
+            set_policy(w >> IDLE_TID_SHIFT, SCHED_OTHER);
+    }
+}
+
+void plat_idle_lift_all(void) { lift_lowered_before(UINT64_MAX, 0); }
+
+void plat_idle_lift_overdue(uint64_t ns)
+{
+    uint64_t now = plat_now_ns();
+    lift_lowered_before(now > ns ? now - ns : 0, 1);
+}
+
+int plat_idle_registered(void) { return at_load(&idle_count) != 0; }
+
+int plat_idle_trylock(pthread_mutex_t *m)
+{
+    if (at_load(&idle_count) == 0)
+        return 0;
+    if (pthread_mutex_trylock(m) == 0)
+        return 1;
+    plat_idle_lift_all();
+    return 0;
+}
+
+void plat_idle_forget_all(void)
+{
+    uintptr_t n = at_load(&idle_count);
+    for (uintptr_t i = 0; i < n && i < IDLE_MAX; i++)
+        at_store(&idle_slot[i], 0);
+    at_store(&idle_count, 0);
+}
 
 size_t plat_os_page_size(void)
 {

@@ -48,6 +48,37 @@ uint64_t plat_memory_bound(void);
  * scavenger): 0 or an error number. */
 int plat_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
 
+/* Idle priority that other threads can lift (Linux SCHED_IDLE).  A thread
+ * at idle priority runs only on a core nothing else wants, so it may stay
+ * off the CPU for seconds while it holds something others wait for; those
+ * others then lift it back to normal priority (design.md §10).
+ *
+ * plat_idle_register(): the calling thread joins the registry; 0, or -1
+ * (and it is not registered) when it could not be put at idle priority
+ * and lifted again: an unprivileged process may leave SCHED_IDLE only
+ * with RLIMIT_NICE at 20 or more (`ulimit -e 20`) or CAP_SYS_NICE.
+ * plat_idle_lower(): the registered calling thread goes to idle priority.
+ * plat_idle_lift_self(): back to normal priority.
+ * plat_idle_lift_all(): any thread puts every lowered registered thread
+ * back to normal priority; one atomic load when none is registered.
+ * A lowered thread's slot notes when it was lowered.
+ * plat_idle_forget_all(): empties the registry, once those threads have
+ * ended (tc_shutdown). */
+int plat_idle_register(void);
+void plat_idle_lower(void);
+void plat_idle_lift_self(void);
+void plat_idle_lift_all(void);
+/* Lift those that have been lowered for more than ns: a thread that
+ * lowers itself for a short slice and is still lowered long after has
+ * lost its core, whether or not anyone waits yet. */
+void plat_idle_lift_overdue(uint64_t ns);
+int plat_idle_registered(void);
+void plat_idle_forget_all(void);
+/* With registered threads: trylock m, and if another thread holds it, lift
+ * them all (the holder may be one of them, off the CPU).  1 when m was
+ * taken; 0 (at once when none is registered) when the caller must lock. */
+int plat_idle_trylock(pthread_mutex_t *m);
+
 /* Fault injection (test variant only, TC_TESTING): plat_test_fault(kind,
  * nth, sticky) makes the nth next operation of that kind fail (1: the
  * very next), and, if sticky, every one after it; nth 0 disarms it.
@@ -57,6 +88,7 @@ enum plat_fault {
     PLAT_FAULT_THREAD,     /* plat_thread_create */
     PLAT_FAULT_MAP,        /* plat_map, plat_map_aligned */
     PLAT_FAULT_MARK_CHUNK, /* a mark-stack chunk (mark.c) */
+    PLAT_FAULT_LIFT,       /* plat_idle_register's lift (as EPERM) */
     PLAT_NFAULTS
 };
 #ifdef TC_TESTING

@@ -375,9 +375,11 @@ static int forced_busy(void) { return 0; }
 static stripe *lock_stripe(uintptr_t key, int wait)
 {
     stripe *s = stripe_of(key);
-    if (wait)
-        stall_lock(&s->lock, STALL_LOCK_PENDING);
-    else if (forced_busy() || pthread_mutex_trylock(&s->lock) != 0)
+    if (wait) {
+        /* (a holder off the CPU at idle priority is lifted first) */
+        if (!plat_idle_trylock(&s->lock))
+            stall_lock(&s->lock, STALL_LOCK_PENDING);
+    } else if (forced_busy() || pthread_mutex_trylock(&s->lock) != 0)
         return NULL;
     return s;
 }

@@ -107,10 +107,12 @@ typedef struct tc_config {
     int debug_stoptheworld; /* 0 or 1: mark entirely inside the pause */
     int scavenge;         /* TC_SCAVENGE_*; default TC_SCAVENGE_DONTNEED */
     int idle_workers;     /* >= 0 idle-priority mark threads, which mark only
-                             on cores nothing else wants; default 0 (they
-                             can hold up a cycle for seconds once every
-                             core is busy: docs/tuning.md); none when
-                             mark_workers is 0 */
+                             on cores nothing else wants; default 0; none
+                             when mark_workers is 0.  The process needs
+                             CAP_SYS_NICE or RLIMIT_NICE >= 20 (`ulimit
+                             -e 20`) to lift them back to normal priority
+                             when they hold up a cycle; without it none
+                             starts (said once on stderr; docs/tuning.md) */
     int debug_stress;     /* 0 or N: the stress mode that finds missing write
                              barriers (TRICOLOR_DEBUG=stress=N): a cycle
                              starts every N allocations of each thread,
