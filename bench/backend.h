@@ -686,4 +686,13 @@ static inline void bk_fail(const char *bench, const char *fmt, ...)
     exit(1);
 }
 
+/* The heap's bytes holding objects now (bench/objsize.c): tricolor's
+ * heap_inuse, Boehm GC's heap size less its free bytes. */
+static inline uint64_t bk_heap_inuse(void)
+{
+    uint64_t inuse, held, goal, trigger;
+    bk__heap_sample(&inuse, &held, &goal, &trigger);
+    return inuse;
+}
+
 #endif /* BENCH_BACKEND_H */
