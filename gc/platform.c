@@ -230,11 +230,7 @@ static uintptr_t my_tid(void) { return (uintptr_t)syscall(SYS_gettid); }
 
 static int lift_refused(void)
 {
-#ifdef TC_TESTING
-    if (PLAT_FAULT(PLAT_FAULT_LIFT))
-        return 1;
-#endif
-    return set_policy(0, SCHED_OTHER) != 0;
+    return PLAT_FAULT(PLAT_FAULT_LIFT) || set_policy(0, SCHED_OTHER) != 0;
 }
 
 int plat_idle_register(void)
