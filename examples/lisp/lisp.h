@@ -53,6 +53,9 @@ value apply_proc(value f, int argc);
 /* --------------------------------------------------------------- prims.c */
 
 void prims_init(void);
+/* The script's name and arguments, for (command-line); set by main. */
+extern int lisp_argc;
+extern char **lisp_argv;
 void define_primitive(const char *name, prim_fn fn, int min_args, int max_args);
 
 /* ---------------------------------------------------------------- weak.c */

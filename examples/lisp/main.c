@@ -2,8 +2,9 @@
  * main.c — the lisp command.
  *
  *   lisp          a REPL on stdin (prompts only when stdin is a terminal)
- *   lisp FILE     run FILE: evaluate each form; an error ends the run with
- *                 status 1
+ *   lisp FILE [ARG...]   run FILE: evaluate each form; an error ends the
+ *                 run with status 1.  (command-line) returns FILE and the
+ *                 ARGs, as strings.
  *
  * The interpreter runs on a thread of its own, started with a 64 MiB stack
  * (VM_C_STACK), because eval recurses on the C stack for non-tail calls
@@ -113,11 +114,14 @@ static void *interp_main(void *arg)
 int main(int argc, char **argv)
 {
     options o = {.in = stdin};
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: lisp [FILE]\n  without FILE: a REPL on standard input\n");
+    if (argc >= 2 && argv[1][0] == '-') {
+        fprintf(stderr, "usage: lisp [FILE [ARG...]]\n  without FILE: a REPL on standard input\n"
+                        "  (command-line) returns FILE and the ARGs\n");
         return 2;
     }
-    if (argc == 2) {
+    lisp_argc = argc - 1;
+    lisp_argv = argv + 1;
+    if (argc >= 2) {
         o.in = fopen(argv[1], "r");
         if (!o.in) {
             fprintf(stderr, "lisp: %s: %s\n", argv[1], strerror(errno));

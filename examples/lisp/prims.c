@@ -633,6 +633,20 @@ static value prim_gc_stats(value *args, int argc)
     return list_from_stack(n);
 }
 
+int lisp_argc;
+char **lisp_argv;
+
+/* (command-line): the script's name and its arguments, as strings (R7RS
+ * names it so); () in the REPL. */
+static value prim_command_line(value *args, int argc)
+{
+    (void)args;
+    (void)argc;
+    for (int i = 0; i < lisp_argc; i++)
+        vpush(make_string(lisp_argv[i], strlen(lisp_argv[i])));
+    return list_from_stack((size_t)lisp_argc);
+}
+
 /* How deep evaluations may nest: tests use it to prove tail calls. */
 static value prim_recursion_limit(value *args, int argc)
 {
@@ -693,7 +707,7 @@ void prims_init(void)
         {"list->vector", prim_list_to_vector, 1, 1},
         {"display", prim_display, 1, 1}, {"write", prim_write, 1, 1},
         {"newline", prim_newline, 0, 0}, {"error", prim_error, 1, -1},
-        {"exit", prim_exit, 0, 1},
+        {"exit", prim_exit, 0, 1}, {"command-line", prim_command_line, 0, 0},
         {"gc", prim_gc, 0, 0}, {"gc-stats", prim_gc_stats, 0, 0},
         {"recursion-limit", prim_recursion_limit, 0, 0},
     };

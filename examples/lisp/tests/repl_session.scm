@@ -30,4 +30,5 @@ lst
 '()
 (error "my own error:" 42 'foo)
 (+ 1 2) (car '()) (* 2 3)
+(command-line)
 (display "not closed
