@@ -185,7 +185,7 @@ static void flush_counts(tc_visitor *v)
     v->bytes = v->objects = 0;
 }
 
-static void push_grey(tc_visitor *v, void *item);
+static inline void push_grey(tc_visitor *v, void *item);
 
 /* A visitor's chunk goes back: published with `put` if it holds work,
  * else to the spares. */
@@ -204,23 +204,31 @@ void mark_visitor_done(tc_visitor *v)
     hand_back(&v->eph_chunk, put_eph);
     hand_back(&v->chunk, put_full);
     flush_counts(v);
+    v->span_bytes = 0; /* a visitor used again may be in another cycle */
+}
+
+/* push_grey with the visitor's chunk full or absent. */
+static void push_grey_new_chunk(tc_visitor *v, void *item)
+{
+    grey_chunk *fresh = chunk_get_empty();
+    if (!fresh) {
+        note_overflow();
+        return;
+    }
+    if (v->chunk)
+        put_full(v->chunk);
+    v->chunk = fresh;
+    fresh->items[fresh->n++] = item;
 }
 
 /* item's mark bit is set: push it, or drop it as overflow. */
-static void push_grey(tc_visitor *v, void *item)
+static inline void push_grey(tc_visitor *v, void *item)
 {
     grey_chunk *c = v->chunk;
-    if (!c || c->n == GREY_CHUNK_ITEMS) {
-        grey_chunk *fresh = chunk_get_empty();
-        if (!fresh) {
-            note_overflow();
-            return;
-        }
-        if (c)
-            put_full(c);
-        c = v->chunk = fresh;
-    }
-    c->items[c->n++] = item;
+    if (__builtin_expect(!c || c->n == GREY_CHUNK_ITEMS, 0))
+        push_grey_new_chunk(v, item);
+    else
+        c->items[c->n++] = item;
 }
 
 /* The next grey item: from the visitor's chunk, else from the global
@@ -389,7 +397,27 @@ static void push_pending_values(tc_visitor *v, uintptr_t key)
     }
 }
 
-static inline void visit_word(tc_visitor *v, uintptr_t p)
+/* The mark loop's steps, from scanning an item down to visiting one of
+ * its words, are inlined into one function (scan_item): a call costs a
+ * prologue and an epilogue, and a small object's scan took five of them,
+ * a fifth of the marker's instructions (cachegrind, markrate). */
+#define HOT_INLINE __attribute__((always_inline))
+
+/* heap_span_of(p), through the visitor's one-span cache. */
+static inline HOT_INLINE tc_span *span_of(tc_visitor *v, uintptr_t p)
+{
+    if (p - v->span_base < v->span_bytes)
+        return v->span;
+    tc_span *s = heap_span_of(p);
+    if (s) {
+        v->span = s;
+        v->span_base = s->base;
+        v->span_bytes = s->npages * TC_PAGE_SIZE;
+    }
+    return s;
+}
+
+static inline HOT_INLINE void visit_word(tc_visitor *v, uintptr_t p)
 {
     v->visits++;
     if (!p)
@@ -399,7 +427,7 @@ static inline void visit_word(tc_visitor *v, uintptr_t p)
             verify_ignored_word(v, p);
         return;
     }
-    tc_span *s = heap_span_of(p);
+    tc_span *s = span_of(v, p);
     if (!s) {
         if (opt.verify)
             verify_ignored_word(v, p);
@@ -449,7 +477,7 @@ void tc_visit_slots(tc_visitor *v, void *const *slots, size_t n)
     }
 }
 
-static void scan_words(tc_visitor *v, uintptr_t from, uintptr_t to)
+static inline HOT_INLINE void scan_words(tc_visitor *v, uintptr_t from, uintptr_t to)
 {
     for (const tc_aword *w = (const tc_aword *)from; (uintptr_t)w < to; w++)
         visit_word(v, at_load(w));
@@ -574,18 +602,18 @@ static void scan_ephemeron(tc_visitor *v, uintptr_t obj, size_t bytes)
     scan_ephemeron_pair(v, obj, 1);
 }
 
-static size_t payload_bytes(uintptr_t obj)
+static inline HOT_INLINE size_t payload_bytes(tc_visitor *v, uintptr_t obj)
 {
-    return heap_span_of(obj)->slot_size - TC_HEADER_SIZE;
+    return span_of(v, obj)->slot_size - TC_HEADER_SIZE;
 }
 
-static void scan_object(tc_visitor *v, void *obj)
+static inline HOT_INLINE void scan_object(tc_visitor *v, void *obj)
 {
     const tc_type *t = header_of((uintptr_t)obj);
     v->current = obj;
     switch (t->layout) {
     case TC_LAYOUT_SLOTS: {
-        uintptr_t start = (uintptr_t)obj, end = start + payload_bytes(start);
+        uintptr_t start = (uintptr_t)obj, end = start + payload_bytes(v, start);
         if (end - start > OBLET_BYTES)
             scan_large_slots(v, start, end);
         else
@@ -596,7 +624,7 @@ static void scan_object(tc_visitor *v, void *obj)
         t->trace(v, obj);
         break;
     case TC_LAYOUT_EPHEMERON:
-        scan_ephemeron(v, (uintptr_t)obj, payload_bytes((uintptr_t)obj));
+        scan_ephemeron(v, (uintptr_t)obj, payload_bytes(v, (uintptr_t)obj));
         break;
     default: /* LEAF and WEAK hold nothing strong */
         break;
@@ -645,7 +673,7 @@ void mark_scan_contents(tc_visitor *v, void *obj)
     v->skip = obj;
     if (t->layout == TC_LAYOUT_SLOTS) {
         const tc_aword *w = obj;
-        size_t n = payload_bytes((uintptr_t)obj) / sizeof(tc_aword);
+        size_t n = payload_bytes(v, (uintptr_t)obj) / sizeof(tc_aword);
         for (size_t i = 0; i < n; i++) {
             uintptr_t p = at_load(&w[i]);
             if (p != (uintptr_t)obj)

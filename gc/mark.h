@@ -85,6 +85,13 @@ struct tc_visitor {
     int nowait;
     unsigned ndeferred;
     uintptr_t deferred[16]; /* at most 16 used (fewer in tests: mark.c) */
+    /* The span of the last reference looked up, and its address range:
+     * most references point into the span of the one before (objects
+     * allocated together), and the page-map walk costs more than this
+     * check.  Valid while the visitor lives: no span is freed while
+     * marking (sweeping ends before the next cycle starts). */
+    struct tc_span *span;
+    uintptr_t span_base, span_bytes;
 };
 
 void mark_visitor_init(tc_visitor *v, int mode);
