@@ -7,13 +7,13 @@
 #include <string.h>
 
 #include "central.h"
+#include "check.h"
 #include "collector.h"
 #include "mark.h"
 #include "options.h"
 #include "pacer.h"
 #include "platform.h"
 #include "stall.h"
-#include "sweep.h"
 #include "weak.h"
 
 /* The OOM handler (oom_lock).  A handler may run on several threads at
@@ -114,7 +114,10 @@ static void span_init_alloc(tc_span *s)
     s->alloc_cache = ~s->allocbits[0];
     s->alloc_count = 0;
     s->has_weak = 0;
-    /* Born swept, for weak references' liveness test (weak.h). */
+    /* Born swept: for central.c's checks, and for weak references'
+     * liveness test (weak.h). */
+    s->on_list = NULL;
+    s->sweep_gen = central_sweep_gen();
     at_store(&s->sweep_epoch, weak_epoch());
 }
 
@@ -201,7 +204,7 @@ static tc_span *refill(tc_thread *t, unsigned c)
     /* Help the background sweeper: the next cycle cannot start before
      * every span is swept, and the heap grows while it waits. */
     if (collector_phase() == PHASE_SWEEP)
-        sweep_one();
+        central_sweep_one();
     collector_maybe_trigger();
     tc_span *s = central_take(c);
     if (!s)
@@ -213,6 +216,7 @@ static tc_span *refill(tc_thread *t, unsigned c)
             s = new_small_span(c);
     }
     if (s) {
+        TC_ASSERT(s->on_list == NULL && s->sweep_gen == central_sweep_gen());
         t->cache[c] = s;
         uint64_t bytes = (uint64_t)(s->nelems - s->alloc_count) * s->slot_size;
         pacer_note_allocated(bytes);
@@ -275,10 +279,7 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
     heap_publish_span(s, SPAN_LARGE);
     pacer_note_allocated(npages * TC_PAGE_SIZE);
     pacer_assist(t, npages * TC_PAGE_SIZE);
-    central *ce = &centrals[0];
-    stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
-    span_list_push(&ce->full, s);
-    pthread_mutex_unlock(&ce->lock);
+    central_put(s);
     return payload;
 }
 

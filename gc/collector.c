@@ -17,7 +17,6 @@
 #include "scavenge.h"
 #include "stall.h"
 #include "stats.h"
-#include "sweep.h"
 #include "threads.h"
 #include "weak.h"
 
@@ -216,7 +215,7 @@ static void flush_cache(tc_thread *t, void *ctx)
 static void cycle_mark_start(cycle *c)
 {
     uint64_t t0 = plat_now_ns();
-    uint64_t swept = sweep_finish();
+    uint64_t swept = central_sweep_all();
 #ifdef TC_TESTING
     at_store(&stw1_swept, swept);
 #else
@@ -283,7 +282,7 @@ static void cycle_mark_done(cycle *c)
     scavenge_note_cycle_need(c->info.heap_marked + (c->info.heap_end > c->info.heap_start
                                                         ? c->info.heap_end - c->info.heap_start
                                                         : 0));
-    sweep_begin_cycle(c->info.cycle);
+    central_begin_sweep();
     end_pacing(c);
     at_store_release(&cycles_marked, c->info.cycle);
 }
@@ -394,7 +393,7 @@ static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
         plat_sleep_ns(100000);
 #endif
     uint64_t cpu0 = plat_thread_cpu_ns();
-    sweep_finish(); /* and the allocators' sweeps under way */
+    central_sweep_all(); /* and the allocators' sweeps under way */
     weak_sweeping_done();
     weak_forget_pending();
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
@@ -433,7 +432,7 @@ static int publish_cycle_start(uint64_t number)
 
 static void run_cycle(uint64_t number)
 {
-    sweep_finish(); /* normally done already; outside the pause if not */
+    central_sweep_all(); /* normally done already; outside the pause if not */
     cycle c = {0};
     c.info.cycle = number;
     c.info.heap_start = pacer_heap_estimate();
@@ -616,7 +615,6 @@ static void teardown(void)
     central_reset();
     mark_reset();
     roots_reset();
-    sweep_reset();
     heap_shutdown();
     stats_reset();
     alloc_reset();

@@ -61,6 +61,10 @@ typedef struct tc_span {
     uintptr_t base;
     size_t npages;
     struct tc_span *next, *prev; /* links on whichever list holds it */
+    /* central.c's: the central list holding the span (NULL: none), and the
+     * sweep generation it was last swept or born in (central.h). */
+    struct span_list *on_list;
+    uint32_t sweep_gen;
     tc_aword state;              /* span_state; read by markers */
     size_t slot_size;            /* for large spans: npages*page - SLOT0 */
     uint32_t nelems;

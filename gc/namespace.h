@@ -23,9 +23,13 @@
 #define barrier_shade tci_barrier_shade
 #define barrier_take_flush_cpu tci_barrier_take_flush_cpu
 #define barrier_test_break tci_barrier_test_break
+#define central_begin_sweep tci_central_begin_sweep
 #define central_init tci_central_init
 #define central_put tci_central_put
 #define central_reset tci_central_reset
+#define central_sweep_all tci_central_sweep_all
+#define central_sweep_gen tci_central_sweep_gen
+#define central_sweep_one tci_central_sweep_one
 #define central_take tci_central_take
 #define central_test_set_sweep_budget tci_central_test_set_sweep_budget
 #define centrals tci_centrals
@@ -187,9 +191,6 @@
 #define scavenge_stop tci_scavenge_stop
 #define scavenge_target tci_scavenge_target
 #define scavenge_wake tci_scavenge_wake
-#define span_list_append tci_span_list_append
-#define span_list_pop tci_span_list_pop
-#define span_list_push tci_span_list_push
 #define spanpool_alloc tci_spanpool_alloc
 #define spanpool_backed_bytes tci_spanpool_backed_bytes
 #define spanpool_free tci_spanpool_free
@@ -223,12 +224,6 @@
 #define stats_reset tci_stats_reset
 #define stats_set_last_cycle tci_stats_set_last_cycle
 #define stats_since_init tci_stats_since_init
-#define sweep_begin_cycle tci_sweep_begin_cycle
-#define sweep_claimed tci_sweep_claimed
-#define sweep_finish tci_sweep_finish
-#define sweep_one tci_sweep_one
-#define sweep_released tci_sweep_released
-#define sweep_reset tci_sweep_reset
 #define sweep_span tci_sweep_span
 #define threads_alloc_totals tci_threads_alloc_totals
 #define threads_alloc_totals_stopped tci_threads_alloc_totals_stopped

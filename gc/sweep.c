@@ -1,19 +1,14 @@
 /* sweep.c — see sweep.h. */
 #include "sweep.h"
 
-#include <sched.h>
 #include <string.h>
 
-#include "central.h"
 #include "final.h"
 #include "options.h"
 #include "stall.h"
 #include "weak.h"
 
 #define POISON_BYTE 0xdb
-
-static TC_OWN_LINE tc_aword in_progress; /* spans taken off unswept lists, not yet back */
-static TC_OWN_LINE tc_aword next_class;   /* round robin for sweep_one (hint only) */
 
 /* Bits of word w that stand for real slots. */
 static uint64_t valid_mask(const tc_span *s, unsigned w)
@@ -139,82 +134,4 @@ int sweep_span(tc_span *s)
     stall_end(prev);
     stall_note_swept();
     return result;
-}
-
-void sweep_claimed(tc_span *s)
-{
-    (void)s;
-    at_add(&in_progress, 1);
-}
-
-void sweep_released(tc_span *s)
-{
-    (void)s;
-    at_sub(&in_progress, 1);
-}
-
-static int sweep_one_of(unsigned c)
-{
-    central *ce = &centrals[c];
-    stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
-    tc_span *s = span_list_pop(&ce->unswept);
-    if (!s) {
-        pthread_mutex_unlock(&ce->lock);
-        return 0;
-    }
-    sweep_claimed(s);
-    pthread_mutex_unlock(&ce->lock);
-    int result = sweep_span(s);
-    if (result == SWEEP_EMPTY)
-        heap_free_span(s);
-    stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
-    if (result == SWEEP_PARTIAL)
-        span_list_push(&ce->partial, s);
-    else if (result == SWEEP_FULL)
-        span_list_push(&ce->full, s);
-    sweep_released(s);
-    pthread_mutex_unlock(&ce->lock);
-    return 1;
-}
-
-int sweep_one(void)
-{
-    unsigned start = (unsigned)at_load(&next_class);
-    for (unsigned i = 0; i < TC_NUM_CLASSES; i++) {
-        unsigned c = (start + i) % TC_NUM_CLASSES;
-        if (sweep_one_of(c)) {
-            at_store(&next_class, c);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-uint64_t sweep_finish(void)
-{
-    uint64_t n = 0;
-    while (sweep_one())
-        n++;
-    while (at_load_acquire(&in_progress))
-        sched_yield();
-    return n;
-}
-
-void sweep_begin_cycle(uint64_t cycle)
-{
-    (void)cycle;
-    for (unsigned c = 0; c < TC_NUM_CLASSES; c++) {
-        central *ce = &centrals[c];
-        stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
-        span_list_append(&ce->unswept, &ce->partial);
-        span_list_append(&ce->unswept, &ce->full);
-        pthread_mutex_unlock(&ce->lock);
-    }
-}
-
-
-void sweep_reset(void)
-{
-    at_store(&in_progress, 0);
-    at_store(&next_class, 0);
 }

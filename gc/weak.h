@@ -71,7 +71,7 @@ void weak_init(void);
 void weak_start_marking(void);
 /* Pause 2: a new epoch, whose marks decide liveness; reads filter. */
 void weak_end_marking(void);
-/* Every span swept (collector thread, after sweep_finish): plain reads. */
+/* Every span swept (collector thread, after central_sweep_all): plain reads. */
 void weak_sweeping_done(void);
 /* The epoch of the last mark termination; new spans are born swept in it. */
 uintptr_t weak_epoch(void);

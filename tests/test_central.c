@@ -1,12 +1,17 @@
-/* test_central.c — lazy sweeping by allocators has a budget: central_take
+/* test_central.c — the central lists' checks stop a broken invariant
+ * (a span linked twice, a span swept twice in one generation), in every
+ * build; and lazy sweeping by allocators has a budget: central_take
  * sweeps unswept spans for at most 100 us before giving up (the caller
  * then takes a fresh span), so one allocation never sweeps a whole live
  * structure's worth of full spans.  Time is not testable on a busy
  * machine: the test sets the budget to 0 (exactly one span per call) and
  * to ten seconds (every span), through a test hook; the stall tracer's
  * figures in docs/benchmarks.md show the real budget at work. */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include "test_util.h"
 
@@ -44,7 +49,7 @@ static void budget_bounds_lazy_sweep(void **state)
     assert_true(ce->full.n >= NSPANS);
     mark_all_in_use(&ce->full);
     pthread_mutex_unlock(&ce->lock);
-    sweep_begin_cycle(1);
+    central_begin_sweep();
     size_t unswept = ce->unswept.n, full = ce->full.n;
     assert_true(unswept >= NSPANS);
     assert_int_equal(full, 0);
@@ -65,15 +70,77 @@ static void budget_bounds_lazy_sweep(void **state)
     central_test_set_sweep_budget(100000);
 
     /* Every object survived: the marks said live. */
-    sweep_finish();
+    central_sweep_all();
     for (size_t i = 0; i < n; i++)
         assert_true(tc_is_heap_object(keep[i]));
     free(keep);
 }
 
+/* ------------------------------------------- the checks in every build */
+
+/* A span of tu_pair's class, on its partial list, and a way to find it. */
+static tc_span *span_on_partial_list(void)
+{
+    tc_set_gc_percent(TC_GC_OFF); /* no cycle moves it meanwhile */
+    void *obj = tc_alloc(&tu_pair_type, sizeof(tu_pair));
+    TU_REQUIRE(obj != NULL, "no object");
+    tc_span *s = heap_span_of((uintptr_t)obj);
+    alloc_flush_cache(thread_self());
+    TU_REQUIRE(s && s->on_list == &centrals[s->sizeclass].partial, "span not on partial");
+    return s;
+}
+
+/* A span put back twice would be linked into a list it is on. */
+static void sc_put_twice(void)
+{
+    central_put(span_on_partial_list());
+}
+
+/* Every unswept span of the class looks swept in this generation already
+ * (as if another thread had swept it and lost track): sweeping one again
+ * would free its live slots twice. */
+static void sc_sweep_twice(void)
+{
+    tc_span *s = span_on_partial_list();
+    unsigned c = s->sizeclass;
+    central_begin_sweep();
+    for (tc_span *u = centrals[c].unswept.head; u; u = u->next)
+        u->sweep_gen = central_sweep_gen();
+    central_take(c);
+}
+
+/* Run scenario in a child: it must abort, saying that `cond` does not hold. */
+static void expect_internal_error(void (*scenario)(void), const char *cond)
+{
+    char *err = NULL;
+    int status = tu_fork_scenario(scenario, NULL, 60, &err);
+    assert_non_null(err);
+    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) || !strstr(err, cond))
+        print_error("status %#x, stderr:\n%s\n", status, err);
+    assert_true(status != -1 && WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_non_null(strstr(err, "internal error: "));
+    assert_non_null(strstr(err, cond));
+    free(err);
+}
+
+static void span_put_twice_stops(void **state)
+{
+    (void)state;
+    expect_internal_error(sc_put_twice, "s->on_list == NULL does not hold");
+}
+
+static void span_swept_twice_stops(void **state)
+{
+    (void)state;
+    expect_internal_error(sc_sweep_twice, "s->sweep_gen != gen does not hold");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(span_put_twice_stops),
+        cmocka_unit_test(span_swept_twice_stops),
         cmocka_unit_test_setup_teardown(budget_bounds_lazy_sweep, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
