@@ -553,11 +553,7 @@ static void stop_threads(void)
 {
     int blocked = threads_block_if_running();
     if (have_collector) {
-        pthread_mutex_lock(&cyc_lock);
-        collector_exit = 1;
-        pthread_cond_broadcast(&request_cond);
-        pthread_mutex_unlock(&cyc_lock);
-        pthread_join(collector_thread, NULL);
+        plat_stop_thread(collector_thread, &cyc_lock, &request_cond, &collector_exit);
         have_collector = 0;
         pthread_mutex_lock(&cyc_lock);
         collector_exit = 0;

@@ -455,11 +455,7 @@ void final_stop_thread(void)
     /* The thread may need a pause to finish (it allocates): wait for it
      * in a blocking region. */
     int blocked = threads_block_if_running();
-    pthread_mutex_lock(&queue_lock);
-    thread_stop = 1;
-    pthread_cond_broadcast(&queue_cond);
-    pthread_mutex_unlock(&queue_lock);
-    pthread_join(thread, NULL);
+    plat_stop_thread(thread, &queue_lock, &queue_cond, &thread_stop);
     have_thread = 0;
     threads_unblock(blocked);
 }

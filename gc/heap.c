@@ -18,18 +18,23 @@
 tc_aword *heap_arena_map;
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
-static tc_arena *arenas;
-static tc_span *free_exact[FREE_EXACT]; /* doubly linked, by npages */
-static tc_span *free_big;               /* npages >= FREE_EXACT */
-static tc_aword inuse_bytes, mapped_bytes;
-static tc_aword released_bytes; /* pages whose released bit is set, in bytes */
-static tc_aword metadata_bytes; /* see heap_metadata_bytes */
-static tc_aword grow_hook;      /* heap_grow_hook_fn or 0 */
-static int in_grow_hook;        /* under heap_lock: the hook is running */
-/* The span the scavenger has off the free lists (heap_lock), for a
- * forked child to put back: the scavenger does not survive a fork. */
-static tc_span *scavenging;
-static tc_aword release_failed; /* a madvise failed: said once */
+/* The page heap's state, all of it, zeroed in one place (heap_shutdown).
+ * The lists and the hook flag are heap_lock's; the counters are atomic
+ * words that tc_read_stats reads without it. */
+static struct page_heap {
+    tc_arena *arenas;
+    tc_span *free_exact[FREE_EXACT]; /* doubly linked, by npages */
+    tc_span *free_big;               /* npages >= FREE_EXACT */
+    tc_aword inuse_bytes, mapped_bytes;
+    tc_aword released_bytes; /* pages whose released bit is set, in bytes */
+    tc_aword metadata_bytes; /* see heap_metadata_bytes */
+    tc_aword grow_hook;      /* heap_grow_hook_fn or 0 */
+    int in_grow_hook;        /* under heap_lock: the hook is running */
+    /* The span the scavenger has off the free lists (heap_lock), for a
+     * forked child to put back: the scavenger does not survive a fork. */
+    tc_span *scavenging;
+    tc_aword release_failed; /* a madvise failed: said once */
+} ph;
 
 
 int heap_init(void)
@@ -40,9 +45,9 @@ int heap_init(void)
 
 void heap_shutdown(void)
 {
-    while (arenas) {
-        tc_arena *a = arenas;
-        arenas = a->next;
+    while (ph.arenas) {
+        tc_arena *a = ph.arenas;
+        ph.arenas = a->next;
         plat_unmap((void *)a->base, a->size);
         plat_unmap(a->pages, a->npages * sizeof(tc_aword));
         free(a->released);
@@ -51,15 +56,7 @@ void heap_shutdown(void)
     spanpool_reset();
     plat_unmap(heap_arena_map, MAP_ENTRIES * sizeof(tc_aword));
     heap_arena_map = NULL;
-    memset(free_exact, 0, sizeof free_exact);
-    free_big = NULL;
-    scavenging = NULL;
-    at_store(&inuse_bytes, 0);
-    at_store(&mapped_bytes, 0);
-    at_store(&released_bytes, 0);
-    at_store(&metadata_bytes, 0);
-    at_store(&grow_hook, 0);
-    at_store(&release_failed, 0);
+    memset(&ph, 0, sizeof ph); /* single-threaded now: the collector is gone */
 }
 
 static tc_arena *arena_of(uintptr_t p)
@@ -123,7 +120,7 @@ static void map_span_pages(tc_span *s, tc_span *value, int all)
 
 static tc_span **free_list_for(size_t npages)
 {
-    return npages < FREE_EXACT ? &free_exact[npages] : &free_big;
+    return npages < FREE_EXACT ? &ph.free_exact[npages] : &ph.free_big;
 }
 
 static void free_list_insert(tc_span *s)
@@ -151,10 +148,10 @@ static void free_list_remove(tc_span *s)
 static tc_span *free_find(size_t npages)
 {
     for (size_t n = npages; n < FREE_EXACT; n++)
-        if (free_exact[n])
-            return free_exact[n];
+        if (ph.free_exact[n])
+            return ph.free_exact[n];
     tc_span *best = NULL;
-    for (tc_span *s = free_big; s; s = s->next)
+    for (tc_span *s = ph.free_big; s; s = s->next)
         if (s->npages >= npages && (!best || s->npages < best->npages))
             best = s;
     return best;
@@ -162,13 +159,13 @@ static tc_span *free_find(size_t npages)
 
 static void call_grow_hook(uint64_t bytes)
 {
-    heap_grow_hook_fn fn = (heap_grow_hook_fn)at_load(&grow_hook);
+    heap_grow_hook_fn fn = (heap_grow_hook_fn)at_load(&ph.grow_hook);
     if (!fn)
         return;
     int prev = stall_begin(TC_STALL_RELEASE);
-    in_grow_hook = 1;
+    ph.in_grow_hook = 1;
     fn(bytes);
-    in_grow_hook = 0;
+    ph.in_grow_hook = 0;
     stall_end(prev);
 }
 
@@ -203,14 +200,14 @@ static int heap_grow(size_t npages)
     }
     /* Fresh MAP_NORESERVE memory holds no RSS until touched. */
     memset(a->released, 0xff, a->npages / 8);
-    at_add(&released_bytes, size);
-    at_add(&metadata_bytes, arena_metadata(a->npages));
+    at_add(&ph.released_bytes, size);
+    at_add(&ph.metadata_bytes, arena_metadata(a->npages));
     a->base = (uintptr_t)mem;
-    a->next = arenas;
-    arenas = a;
+    a->next = ph.arenas;
+    ph.arenas = a;
     for (size_t off = 0; off < size; off += TC_ARENA_SIZE)
         at_store_ptr_release(&heap_arena_map[(a->base + off) >> TC_ARENA_SHIFT], a);
-    at_add(&mapped_bytes, size);
+    at_add(&ph.mapped_bytes, size);
     s->base = a->base;
     s->npages = a->npages;
     at_store(&s->state, SPAN_FREE);
@@ -281,8 +278,8 @@ tc_span *heap_reserve_span(size_t npages)
         if (fresh)
             call_grow_hook(fresh * TC_PAGE_SIZE);
         set_released(a, first, s->npages, 0);
-        at_sub(&released_bytes, fresh * TC_PAGE_SIZE);
-        at_add(&inuse_bytes, s->npages * TC_PAGE_SIZE);
+        at_sub(&ph.released_bytes, fresh * TC_PAGE_SIZE);
+        at_add(&ph.inuse_bytes, s->npages * TC_PAGE_SIZE);
         at_store(&s->state, SPAN_RESERVED);
     }
     pthread_mutex_unlock(&heap_lock);
@@ -328,7 +325,7 @@ static void coalesce_and_insert(tc_span *s)
 void heap_free_span(tc_span *s)
 {
     stall_lock(&heap_lock, STALL_LOCK_HEAP);
-    at_sub(&inuse_bytes, s->npages * TC_PAGE_SIZE);
+    at_sub(&ph.inuse_bytes, s->npages * TC_PAGE_SIZE);
     at_store_release(&s->state, SPAN_FREE);
     map_span_pages(s, NULL, 1);
     s->needzero = 1;
@@ -343,9 +340,9 @@ void heap_fork(int stage)
     /* The child has no scavenger thread to finish a piece under way: its
      * span goes back as it is (pages it released or not are both fine:
      * it is needzero). */
-    if (stage == PLAT_FORK_CHILD && scavenging) {
-        tc_span *s = scavenging;
-        scavenging = NULL;
+    if (stage == PLAT_FORK_CHILD && ph.scavenging) {
+        tc_span *s = ph.scavenging;
+        ph.scavenging = NULL;
         at_store(&s->state, SPAN_FREE);
         coalesce_and_insert(s);
     }
@@ -391,10 +388,10 @@ const char *heap_describe_address(uintptr_t p, char *buf, size_t len)
     return buf;
 }
 
-uint64_t heap_inuse_bytes(void) { return at_load(&inuse_bytes); }
-uint64_t heap_mapped_bytes(void) { return at_load(&mapped_bytes); }
-uint64_t heap_released_bytes(void) { return at_load(&released_bytes); }
-uint64_t heap_metadata_bytes(void) { return at_load(&metadata_bytes) + spanpool_backed_bytes(); }
+uint64_t heap_inuse_bytes(void) { return at_load(&ph.inuse_bytes); }
+uint64_t heap_mapped_bytes(void) { return at_load(&ph.mapped_bytes); }
+uint64_t heap_released_bytes(void) { return at_load(&ph.released_bytes); }
+uint64_t heap_metadata_bytes(void) { return at_load(&ph.metadata_bytes) + spanpool_backed_bytes(); }
 
 uint64_t heap_retained_bytes(void)
 {
@@ -409,7 +406,7 @@ uint64_t heap_free_backed_bytes(void)
     return mapped > held ? mapped - held : 0;
 }
 
-void heap_set_grow_hook(heap_grow_hook_fn fn) { at_store(&grow_hook, (uintptr_t)fn); }
+void heap_set_grow_hook(heap_grow_hook_fn fn) { at_store(&ph.grow_hook, (uintptr_t)fn); }
 
 /* ------------------------------------------------------------ scavenging
  *
@@ -456,8 +453,8 @@ static void release_pages(tc_arena *a, size_t first, size_t n, scav_budget *b)
 {
     b->calls_left--;
     if (plat_release((void *)(a->base + first * TC_PAGE_SIZE), n * TC_PAGE_SIZE, b->madv_free)) {
-        if (!at_load(&release_failed)) {
-            at_store(&release_failed, 1);
+        if (!at_load(&ph.release_failed)) {
+            at_store(&ph.release_failed, 1);
             plat_diag("madvise of %zu heap bytes failed; free pages stay backed",
                       n * TC_PAGE_SIZE);
         }
@@ -465,7 +462,7 @@ static void release_pages(tc_arena *a, size_t first, size_t n, scav_budget *b)
         return;
     }
     set_released(a, first, n, 1);
-    at_add(&released_bytes, n * TC_PAGE_SIZE);
+    at_add(&ph.released_bytes, n * TC_PAGE_SIZE);
     b->pages_left -= n;
     b->released += n * TC_PAGE_SIZE;
 }
@@ -511,8 +508,8 @@ static void scavenge_span(const tc_span *s, scav_budget *b)
     }
 }
 
-/* Free lists from the largest spans down: free_big, then the exact lists. */
-static tc_span *scavenge_list(size_t k) { return k ? free_exact[FREE_EXACT - k] : free_big; }
+/* Free lists from the largest spans down: ph.free_big, then the exact lists. */
+static tc_span *scavenge_list(size_t k) { return k ? ph.free_exact[FREE_EXACT - k] : ph.free_big; }
 
 /* heap_lock held. */
 static void scavenge_free_spans(scav_budget *b)
@@ -546,7 +543,7 @@ static tc_span *take_backed_free_span(void)
                 continue;
             free_list_remove(s);
             at_store(&s->state, SPAN_SCAVENGING);
-            scavenging = s;
+            ph.scavenging = s;
             return s;
         }
     return NULL;
@@ -579,8 +576,8 @@ static uint64_t scavenge_piece(size_t pages, int madv_free, int *failed)
         set_released(a, runs[i].first, runs[i].n, 1);
         released += runs[i].n * TC_PAGE_SIZE;
     }
-    at_add(&released_bytes, released);
-    scavenging = NULL;
+    at_add(&ph.released_bytes, released);
+    ph.scavenging = NULL;
     at_store_release(&s->state, SPAN_FREE);
     coalesce_and_insert(s);
     pthread_mutex_unlock(&heap_lock);
@@ -589,8 +586,8 @@ static uint64_t scavenge_piece(size_t pages, int madv_free, int *failed)
 
 static void note_release_failed(void)
 {
-    if (!at_load(&release_failed)) {
-        at_store(&release_failed, 1);
+    if (!at_load(&ph.release_failed)) {
+        at_store(&ph.release_failed, 1);
         plat_diag("madvise of heap pages failed; free pages stay backed");
     }
 }
@@ -620,7 +617,7 @@ uint64_t heap_scavenge(uint64_t bytes, int use_madv_free)
 
 uint64_t heap_scavenge_locked(uint64_t bytes, int use_madv_free)
 {
-    if (!in_grow_hook)
+    if (!ph.in_grow_hook)
         plat_fatal("heap_scavenge_locked called outside the heap's grow hook");
     scav_budget b = {.pages_left = pages_for(bytes), .calls_left = SIZE_MAX,
                      .madv_free = use_madv_free};
@@ -654,13 +651,13 @@ int heap_verify_released(void)
     pthread_mutex_lock(&heap_lock);
     uint64_t pages = 0;
     int err = 0;
-    for (tc_arena *a = arenas; a && !err; a = a->next) {
+    for (tc_arena *a = ph.arenas; a && !err; a = a->next) {
         int64_t n = verify_arena(a);
         err = n < 0;
         pages += n < 0 ? 0 : (uint64_t)n;
     }
     if (!err && pages * TC_PAGE_SIZE != heap_released_bytes()) {
-        plat_diag("heap: %llu pages are released, but released_bytes = %llu",
+        plat_diag("heap: %llu pages are released, but ph.released_bytes = %llu",
                   (unsigned long long)pages, (unsigned long long)heap_released_bytes());
         err = 1;
     }
@@ -672,7 +669,7 @@ int heap_verify_released(void)
 void heap_for_each_span(void (*fn)(tc_span *s, void *ctx), void *ctx)
 {
     pthread_mutex_lock(&heap_lock);
-    for (tc_arena *a = arenas; a; a = a->next) {
+    for (tc_arena *a = ph.arenas; a; a = a->next) {
         size_t i = 0;
         while (i < a->npages) {
             tc_span *s = at_load_ptr(&a->pages[i]);

@@ -869,16 +869,26 @@ static void leave_busy_locked(void)
         pthread_cond_signal(&idle_cond);
 }
 
+/* grey_lock held, global work waiting: start v on a chunk of it, count
+ * the caller busy, and drop the lock.  A mark worker (background) may
+ * take postponed ephemerons and wait on stripe locks; a program thread
+ * (an assist) does neither. */
+static void start_on_work_locked(tc_visitor *v, int background)
+{
+    mark_visitor_init(v, VISIT_MARK);
+    v->background = background;
+    v->nowait = !background;
+    v->chunk = take_full_locked(background);
+    nbusy++;
+    pthread_mutex_unlock(&grey_lock);
+}
+
 /* grey_lock held: take a chunk and drain it (dropping the lock meanwhile)
  * as a background marker, adding the CPU used to *cpu_ns; returns it. */
 static uint64_t drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t deadline_ns)
 {
     tc_visitor v;
-    mark_visitor_init(&v, VISIT_MARK);
-    v.background = 1;
-    v.chunk = take_full_locked(1);
-    nbusy++;
-    pthread_mutex_unlock(&grey_lock);
+    start_on_work_locked(&v, 1);
     if (idle)
         lower_idle_worker();
     uint64_t cpu0 = plat_thread_cpu_ns();
@@ -926,11 +936,7 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
         return 0;
     }
     tc_visitor v;
-    mark_visitor_init(&v, VISIT_MARK);
-    v.nowait = 1;
-    v.chunk = take_full_locked(0);
-    nbusy++;
-    pthread_mutex_unlock(&grey_lock);
+    start_on_work_locked(&v, 0);
     /* (Checking every 8 items once let an assist run 10 ms past its cap
      * on the latency benchmark's ring.) */
     uint64_t done = 0, next_check = SLICE_CHECK_VISITS;

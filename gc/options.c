@@ -104,11 +104,15 @@ static void warn_env(const char *name, const char *value, const char *why, const
     plat_diag("%s=\"%s\" ignored: %s; using %s", name, value, why, used);
 }
 
-static void env_percent(int *field)
+/* Environment variable `name`, if set, parsed into *field by `parse`; a
+ * value it rejects is ignored with a warning that says what was expected
+ * and what is used instead. */
+static void env_int(const char *name, int (*parse)(const char *, int *), int *field,
+                    const char *expected, const char *used)
 {
-    const char *s = getenv("TRICOLOR_GC_PERCENT");
-    if (s && options_parse_percent(s, field))
-        warn_env("TRICOLOR_GC_PERCENT", s, "expected an integer >= 0 or \"off\"", "100");
+    const char *s = getenv(name);
+    if (s && parse(s, field))
+        warn_env(name, s, expected, used);
 }
 
 static void env_limit(int64_t *field)
@@ -131,27 +135,6 @@ static void env_trace(int *field)
         *field = TC_TRACE_JSON;
     else
         warn_env("TRICOLOR_TRACE", s, "expected 0, 1 or json", "0");
-}
-
-static void env_count(const char *name, int *field)
-{
-    const char *s = getenv(name);
-    if (s && options_parse_count(s, field))
-        warn_env(name, s, "expected an integer from 0 to 1024", "the default");
-}
-
-static void env_finalizers(int *field)
-{
-    const char *s = getenv("TRICOLOR_FINALIZERS");
-    if (s && options_parse_finalizers(s, field))
-        warn_env("TRICOLOR_FINALIZERS", s, "expected thread or queue", "thread");
-}
-
-static void env_scavenge(int *field)
-{
-    const char *s = getenv("TRICOLOR_SCAVENGE");
-    if (s && options_parse_scavenge(s, field))
-        warn_env("TRICOLOR_SCAVENGE", s, "expected off, dontneed or free", "dontneed");
 }
 
 /* stress=N and stalls=N: an integer from 0 to a billion. */
@@ -296,13 +279,18 @@ int options_resolve(const tc_config *cfg)
         .scavenge = TC_SCAVENGE_DONTNEED,
         .idle_workers = 0, /* opt-in: see tuning.md */
     };
-    env_percent(&o.gc_percent);
+    env_int("TRICOLOR_GC_PERCENT", options_parse_percent, &o.gc_percent,
+            "expected an integer >= 0 or \"off\"", "100");
     env_limit(&o.memory_limit);
     env_trace(&o.trace);
-    env_count("TRICOLOR_MARK_WORKERS", &o.mark_workers);
-    env_count("TRICOLOR_IDLE_WORKERS", &o.idle_workers);
-    env_scavenge(&o.scavenge);
-    env_finalizers(&o.finalizers);
+    env_int("TRICOLOR_MARK_WORKERS", options_parse_count, &o.mark_workers,
+            "expected an integer from 0 to 1024", "the default");
+    env_int("TRICOLOR_IDLE_WORKERS", options_parse_count, &o.idle_workers,
+            "expected an integer from 0 to 1024", "the default");
+    env_int("TRICOLOR_SCAVENGE", options_parse_scavenge, &o.scavenge,
+            "expected off, dontneed or free", "dontneed");
+    env_int("TRICOLOR_FINALIZERS", options_parse_finalizers, &o.finalizers,
+            "expected thread or queue", "thread");
     env_debug(&o);
     if (cfg) {
         int err = take_config(cfg, &o);

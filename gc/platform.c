@@ -150,6 +150,15 @@ int plat_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg)
     return pthread_create(thread, NULL, fn, arg);
 }
 
+void plat_stop_thread(pthread_t thread, pthread_mutex_t *m, pthread_cond_t *cond, int *stop)
+{
+    pthread_mutex_lock(m);
+    *stop = 1;
+    pthread_cond_broadcast(cond);
+    pthread_mutex_unlock(m);
+    pthread_join(thread, NULL);
+}
+
 void plat_fork_mutex(pthread_mutex_t *m, int stage)
 {
     if (stage == PLAT_FORK_PREPARE)

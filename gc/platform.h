@@ -47,6 +47,10 @@ uint64_t plat_memory_bound(void);
 /* pthread_create for the library's own threads (collector, mark workers,
  * scavenger): 0 or an error number. */
 int plat_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
+/* Stop a helper thread that waits on cond under m for *stop: set it (m
+ * held), wake the thread, and join it.  The caller clears *stop if the
+ * thread may be started again. */
+void plat_stop_thread(pthread_t thread, pthread_mutex_t *m, pthread_cond_t *cond, int *stop);
 
 /* Idle priority that other threads can lift (Linux SCHED_IDLE).  A thread
  * at idle priority runs only on a core nothing else wants, so it may stay

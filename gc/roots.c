@@ -141,26 +141,31 @@ int tc_root_remove(void **slots)
     return err;
 }
 
-/* Add or remove (fn, ctx) in a scanner table, under roots_lock. */
+/* Add or remove (fn, ctx) in a scanner table; they take roots_lock. */
 static int table_add(root_fn_entry **tab, size_t *n, size_t *cap, tc_root_fn fn, void *ctx)
 {
-    for (size_t i = 0; i < *n; i++)
+    int err = 0;
+    pthread_mutex_lock(&roots_lock);
+    for (size_t i = 0; i < *n && !err; i++)
         if ((*tab)[i].fn == fn && (*tab)[i].ctx == ctx)
-            return TC_EEXIST;
-    int err = reserve((void **)tab, cap, *n, sizeof **tab);
-    if (!err)
+            err = TC_EEXIST;
+    if (!err && !(err = reserve((void **)tab, cap, *n, sizeof **tab)))
         (*tab)[(*n)++] = (root_fn_entry){fn, ctx};
+    pthread_mutex_unlock(&roots_lock);
     return err;
 }
 
 static int table_remove(root_fn_entry *tab, size_t *n, tc_root_fn fn, void *ctx)
 {
-    for (size_t i = 0; i < *n; i++)
+    int err = TC_ENOTFOUND;
+    pthread_mutex_lock(&roots_lock);
+    for (size_t i = 0; i < *n && err; i++)
         if (tab[i].fn == fn && tab[i].ctx == ctx) {
             tab[i] = tab[--*n];
-            return 0;
+            err = 0;
         }
-    return TC_ENOTFOUND;
+    pthread_mutex_unlock(&roots_lock);
+    return err;
 }
 
 int tc_root_scanner_add(tc_root_fn fn, void *ctx)
@@ -169,18 +174,12 @@ int tc_root_scanner_add(tc_root_fn fn, void *ctx)
         plat_diag("tc_root_scanner_add: fn is NULL");
         return TC_EINVAL;
     }
-    pthread_mutex_lock(&roots_lock);
-    int err = table_add(&scanners, &nscanners, &scanners_cap, fn, ctx);
-    pthread_mutex_unlock(&roots_lock);
-    return err;
+    return table_add(&scanners, &nscanners, &scanners_cap, fn, ctx);
 }
 
 int tc_root_scanner_remove(tc_root_fn fn, void *ctx)
 {
-    pthread_mutex_lock(&roots_lock);
-    int err = table_remove(scanners, &nscanners, fn, ctx);
-    pthread_mutex_unlock(&roots_lock);
-    return err;
+    return table_remove(scanners, &nscanners, fn, ctx);
 }
 
 int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx)
@@ -192,10 +191,7 @@ int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx)
         plat_diag("tc_thread_root_scanner_add: fn is NULL");
         return TC_EINVAL;
     }
-    pthread_mutex_lock(&roots_lock);
-    int err = table_add(&t->scanners, &t->nscanners, &t->scanners_cap, fn, ctx);
-    pthread_mutex_unlock(&roots_lock);
-    return err;
+    return table_add(&t->scanners, &t->nscanners, &t->scanners_cap, fn, ctx);
 }
 
 int tc_thread_root_scanner_remove(tc_root_fn fn, void *ctx)
@@ -203,10 +199,7 @@ int tc_thread_root_scanner_remove(tc_root_fn fn, void *ctx)
     tc_thread *t = thread_self_or_diag("tc_thread_root_scanner_remove");
     if (!t)
         return TC_ENOTATTACHED;
-    pthread_mutex_lock(&roots_lock);
-    int err = table_remove(t->scanners, &t->nscanners, fn, ctx);
-    pthread_mutex_unlock(&roots_lock);
-    return err;
+    return table_remove(t->scanners, &t->nscanners, fn, ctx);
 }
 
 void roots_thread_gone(tc_thread *t)

@@ -267,11 +267,7 @@ void scavenge_stop(void)
         heap_set_grow_hook(NULL);
         if (have_thread) {
             at_store(&thread_on, 0);
-            pthread_mutex_lock(&lock);
-            stopping = 1;
-            pthread_cond_broadcast(&cond);
-            pthread_mutex_unlock(&lock);
-            pthread_join(thread, NULL);
+            plat_stop_thread(thread, &lock, &cond, &stopping);
             have_thread = 0;
         }
         at_store(&started, 0);

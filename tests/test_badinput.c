@@ -12,25 +12,16 @@
 
 #include "test_util.h"
 
-
 static tc_stats st;
-
-static size_t count_lines(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
 
 /* Assert the captured text is exactly one line containing each needle. */
 static void assert_one_line_with(const char *err, const char *n1, const char *n2)
 {
     assert_non_null(err);
-    if (count_lines(err) != 1 || !strstr(err, n1) || (n2 && !strstr(err, n2)))
+    if (tu_count_lines(err) != 1 || !strstr(err, n1) || (n2 && !strstr(err, n2)))
         print_error("diagnostic was: \"%s\" (expected one line with \"%s\"%s%s%s)\n", err,
                     n1, n2 ? " and \"" : "", n2 ? n2 : "", n2 ? "\"" : "");
-    assert_int_equal(count_lines(err), 1);
+    assert_int_equal(tu_count_lines(err), 1);
     assert_non_null(strstr(err, n1));
     if (n2)
         assert_non_null(strstr(err, n2));
@@ -435,7 +426,7 @@ static void attach_before_init(void **state)
     assert_true(r[2]);
     assert_non_null(err);
     /* attach x2, tc_alloc, tc_collect: one line each; shutdown says nothing */
-    assert_int_equal(count_lines(err), 4);
+    assert_int_equal(tu_count_lines(err), 4);
     assert_non_null(strstr(err, "tc_thread_attach"));
     assert_non_null(strstr(err, "tc_collect"));
     free(err);
@@ -491,9 +482,9 @@ static void size_of_non_objects(void **state)
         assert_false(c.is_heap);
         /* one line from tc_size, one from tc_type_of */
         assert_non_null(err);
-        if (count_lines(err) != 2)
+        if (tu_count_lines(err) != 2)
             print_error("pointer #%zu %p: \"%s\"\n", i, bad[i], err);
-        assert_int_equal(count_lines(err), 2);
+        assert_int_equal(tu_count_lines(err), 2);
         assert_non_null(strstr(err, "tc_size"));
         assert_non_null(strstr(err, "tc_type_of"));
         free(err);
@@ -567,7 +558,7 @@ static void blocking_misuse(void **state)
     l = tu_make_list(20);
     char *err = tu_capture_stderr(blocking_misuse_calls, NULL);
     assert_non_null(err);
-    assert_int_equal(count_lines(err), 2);
+    assert_int_equal(tu_count_lines(err), 2);
     assert_non_null(strstr(err, "not in a blocking region"));
     assert_non_null(strstr(err, "do not nest"));
     free(err);
@@ -790,10 +781,10 @@ static void verify_unaligned_interior(void **state)
     free(err);
     tc_write(holder, &holder[1], (void *)((uintptr_t)blob + 17)); /* odd: a value */
     err = tu_capture_stderr(collect_fn, NULL);
-    if (count_lines(err) != 1 || !strstr(err, "verify: a holder object at") ||
+    if (tu_count_lines(err) != 1 || !strstr(err, "verify: a holder object at") ||
         !strstr(err, "8 bytes into a target_blob object"))
         print_error("collect printed: \"%s\"\n", err);
-    assert_int_equal(count_lines(err), 1);
+    assert_int_equal(tu_count_lines(err), 1);
     assert_non_null(strstr(err, "8 bytes into a target_blob object"));
     free(err);
 }
@@ -846,9 +837,9 @@ static void bad_environment_values(void **state)
     env_restore();
     assert_int_equal(r, TC_OK);
     assert_non_null(err);
-    if (count_lines(err) != 3)
+    if (tu_count_lines(err) != 3)
         print_error("tc_init printed: \"%s\"\n", err);
-    assert_int_equal(count_lines(err), 3);
+    assert_int_equal(tu_count_lines(err), 3);
     assert_non_null(strstr(err, "TRICOLOR_GC_PERCENT"));
     assert_non_null(strstr(err, "TRICOLOR_MEMORY_LIMIT"));
     assert_non_null(strstr(err, "bogus"));

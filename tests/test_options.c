@@ -40,14 +40,6 @@ static int teardown_env(void **state)
     return 0;
 }
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 struct init_call {
     const tc_config *cfg;
     int result;
@@ -209,7 +201,7 @@ static void expect_one_warning(const char *var, const char *value)
     int r;
     char *out = init_captured(NULL, &r);
     assert_int_equal(r, TC_OK);
-    if (count_lines(out) != 1 || !strstr(out, var) || !strstr(out, value))
+    if (tu_count_lines(out) != 1 || !strstr(out, var) || !strstr(out, value))
         fail_msg("%s=\"%s\": expected one warning naming both, got \"%s\"", var, value, out);
     free(out);
 }
@@ -228,7 +220,7 @@ static void env_gc_percent_bad(void **state)
     int r;
     char *out = init_captured(NULL, &r);
     assert_int_equal(r, TC_OK);
-    assert_int_equal(count_lines(out), 1);
+    assert_int_equal(tu_count_lines(out), 1);
     assert_non_null(strstr(out, "TRICOLOR_GC_PERCENT"));
     free(out);
     assert_int_equal(read_stats().gc_percent, 100);
@@ -292,7 +284,7 @@ static void env_debug(void **state)
     int r;
     char *out = init_captured(NULL, &r);
     assert_int_equal(r, TC_OK);
-    if (count_lines(out) != 3 || !strstr(out, "bogus=1") || !strstr(out, "poison=2") ||
+    if (tu_count_lines(out) != 3 || !strstr(out, "bogus=1") || !strstr(out, "poison=2") ||
         !strstr(out, "\"verify\"") || !strstr(out, "TRICOLOR_DEBUG"))
         fail_msg("expected three TRICOLOR_DEBUG warnings, got \"%s\"", out);
     free(out);
@@ -305,7 +297,7 @@ static void env_debug(void **state)
     setenv("TRICOLOR_DEBUG", "stoptheworld=yes", 1);
     out = init_captured(NULL, &r);
     assert_int_equal(r, TC_OK);
-    assert_int_equal(count_lines(out), 1);
+    assert_int_equal(tu_count_lines(out), 1);
     assert_non_null(strstr(out, "stoptheworld=yes"));
     free(out);
     assert_int_equal(opt.stoptheworld, 0);
@@ -320,7 +312,8 @@ static void env_debug(void **state)
     setenv("TRICOLOR_DEBUG", "stress=-3,stress=many,stress=2000000000", 1);
     out = init_captured(NULL, &r);
     assert_int_equal(r, TC_OK);
-    if (count_lines(out) != 3 || !strstr(out, "stress=many") || !strstr(out, "count of allocations"))
+    if (tu_count_lines(out) != 3 || !strstr(out, "stress=many") ||
+        !strstr(out, "count of allocations"))
         fail_msg("expected three stress warnings, got \"%s\"", out);
     free(out);
     assert_int_equal(opt.stress, 0);
@@ -419,7 +412,7 @@ static void config_without_init_macro(void **state)
     int r;
     char *out = init_captured(&c, &r);
     assert_int_equal(r, TC_EINVAL);
-    assert_int_equal(count_lines(out), 1);
+    assert_int_equal(tu_count_lines(out), 1);
     assert_non_null(strstr(out, "TC_CONFIG_INIT"));
     free(out);
     expect_stopped_then_init_works();
@@ -466,7 +459,7 @@ static void config_out_of_range(void **state)
         if (r != TC_EINVAL)
             fail_msg("tc_config.%s = %lld: tc_init returned %d, expected TC_EINVAL",
                      bad[i].field, (long long)bad[i].value, r);
-        if (count_lines(out) != 1 || !strstr(out, bad[i].field))
+        if (tu_count_lines(out) != 1 || !strstr(out, bad[i].field))
             fail_msg("tc_config.%s = %lld: expected one diagnostic naming the field, got "
                      "\"%s\"", bad[i].field, (long long)bad[i].value, out);
         free(out);
@@ -509,7 +502,7 @@ static void init_twice(void **state)
     int r;
     char *out = init_captured(NULL, &r);
     assert_int_equal(r, TC_ESTATE);
-    assert_int_equal(count_lines(out), 1);
+    assert_int_equal(tu_count_lines(out), 1);
     free(out);
     /* Still running, the heap untouched. */
     assert_int_equal(tc_is_heap_object(p), 1);
@@ -624,7 +617,7 @@ static void env_scavenge_bad(void **state)
     int r;
     char *out = init_captured(NULL, &r);
     assert_int_equal(r, TC_OK);
-    if (count_lines(out) != 1 || !strstr(out, "TRICOLOR_SCAVENGE"))
+    if (tu_count_lines(out) != 1 || !strstr(out, "TRICOLOR_SCAVENGE"))
         fail_msg("TRICOLOR_SCAVENGE=\"\": expected one warning, got \"%s\"", out);
     free(out);
     expect_scavenge_mode(TC_SCAVENGE_DONTNEED);
@@ -667,7 +660,7 @@ static void config_scavenge(void **state)
         if (r != TC_EINVAL)
             fail_msg("tc_config.scavenge = %d: tc_init returned %d, expected TC_EINVAL", bad[i],
                      r);
-        if (count_lines(out) != 1 || !strstr(out, "scavenge"))
+        if (tu_count_lines(out) != 1 || !strstr(out, "scavenge"))
             fail_msg("tc_config.scavenge = %d: expected one diagnostic naming the field, got "
                      "\"%s\"", bad[i], out);
         free(out);
@@ -870,7 +863,7 @@ static void idle_workers_env_and_config(void **state)
         c.idle_workers = bad[i];
         int r;
         char *out = init_captured(&c, &r);
-        if (r != TC_EINVAL || count_lines(out) != 1 || !strstr(out, "idle_workers"))
+        if (r != TC_EINVAL || tu_count_lines(out) != 1 || !strstr(out, "idle_workers"))
             fail_msg("tc_config.idle_workers = %d: tc_init returned %d and printed \"%s\"",
                      bad[i], r, out);
         free(out);

@@ -12,14 +12,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 struct query {
     const void *p;
     size_t size;
@@ -49,7 +41,7 @@ static void expect_bad_object(const void *p, const char *why)
     char *out = tu_capture_stderr(call_tc_size, &q);
     assert_non_null(out);
     assert_int_equal(q.size, 0);
-    assert_int_equal(count_lines(out), 1);
+    assert_int_equal(tu_count_lines(out), 1);
     assert_non_null(strstr(out, "tc_size("));
     if (!strstr(out, why))
         fail_msg("tc_size(%p) said \"%s\", expected it to contain \"%s\"", p, out, why);
@@ -59,7 +51,7 @@ static void expect_bad_object(const void *p, const char *why)
     out = tu_capture_stderr(call_tc_type_of, &q);
     assert_non_null(out);
     assert_null(q.type);
-    assert_int_equal(count_lines(out), 1);
+    assert_int_equal(tu_count_lines(out), 1);
     assert_non_null(strstr(out, "tc_type_of("));
     if (!strstr(out, why))
         fail_msg("tc_type_of(%p) said \"%s\", expected it to contain \"%s\"", p, out, why);

@@ -14,34 +14,19 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static unsigned char pat_byte(uint32_t seed, size_t i)
-{
-    return (unsigned char)(seed * 131u + i * 7u + 1u);
-}
-
-/* A leaf whose bytes are a function of seed. */
+/* A leaf whose bytes are a function of seed (test_util.h). */
 static void *make_patterned(uint32_t seed)
 {
-    unsigned char *p = tc_alloc(&tu_leaf_type, PAT_BYTES);
+    void *p = tu_patterned(&tu_leaf_type, PAT_BYTES, seed);
     assert_non_null(p);
-    for (size_t i = 0; i < PAT_BYTES; i++)
-        p[i] = pat_byte(seed, i);
     return p;
 }
 
 static void check_patterned(const void *obj, uint32_t seed)
 {
-    const unsigned char *p = obj;
-    assert_non_null(p);
-    assert_ptr_equal(tc_type_of(p), &tu_leaf_type);
-    long bad = -1;
-    for (size_t i = 0; i < PAT_BYTES && bad < 0; i++)
-        if (p[i] != pat_byte(seed, i))
-            bad = (long)i;
-    if (bad >= 0)
-        print_error("object %p (seed %u) corrupted at byte %ld: %#x\n", obj, seed, bad,
-                    p[bad]);
-    assert_int_equal(bad, -1);
+    if (!tu_patterned_ok(obj, &tu_leaf_type, PAT_BYTES, seed))
+        print_error("object %p (seed %u) is not a patterned leaf any more\n", obj, seed);
+    assert_true(tu_patterned_ok(obj, &tu_leaf_type, PAT_BYTES, seed));
 }
 
 /* A list of n pairs whose cars are patterned leaves seed, seed+1, ...
@@ -425,7 +410,7 @@ static int list_ok(const tu_pair *list, size_t n, uint32_t seed)
             return 0;
         const unsigned char *b = p->car;
         for (size_t j = 0; j < PAT_BYTES; j++)
-            if (b[j] != pat_byte(seed + (uint32_t)i, j))
+            if (b[j] != tu_pattern_byte(seed + (uint32_t)i, j))
                 return 0;
     }
     return i == n;

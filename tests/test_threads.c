@@ -18,7 +18,6 @@
 
 #include "test_util.h"
 
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -146,32 +145,6 @@ static void barrier_wait_blocking(pthread_barrier_t *b)
 
 #define LEAF_BYTES 96
 
-static unsigned char pat_byte(uint32_t seed, size_t i)
-{
-    return (unsigned char)(seed * 37u + i * 11u + 3u);
-}
-
-static void *make_patterned(uint32_t seed)
-{
-    unsigned char *p = tc_alloc(&tu_leaf_type, LEAF_BYTES);
-    if (!p)
-        return NULL;
-    for (size_t i = 0; i < LEAF_BYTES; i++)
-        p[i] = pat_byte(seed, i);
-    return p;
-}
-
-static int patterned_ok(const void *obj, uint32_t seed)
-{
-    const unsigned char *p = obj;
-    if (!p || !tc_is_heap_object(p))
-        return 0;
-    for (size_t i = 0; i < LEAF_BYTES; i++)
-        if (p[i] != pat_byte(seed, i))
-            return 0;
-    return 1;
-}
-
 /* A vector object of n slots, each a pair (car = patterned leaf with seed
  * seeds[i], cdr = TU_TAG(i)).  2n + 1 objects. */
 static void **make_vec(size_t n, const uint32_t *seeds)
@@ -189,7 +162,7 @@ static void **make_vec(size_t n, const uint32_t *seeds)
             return NULL;
         tc_write(vec, &vec[i], p); /* rooted through vec before the next alloc */
         p->cdr = TU_TAG(i);
-        TC_WRITE(p, car, make_patterned(seeds[i]));
+        TC_WRITE(p, car, tu_patterned(&tu_leaf_type, LEAF_BYTES, seeds[i]));
     }
     return vec;
 }
@@ -201,7 +174,7 @@ static int vec_ok(void **vec, size_t n, const uint32_t *seeds)
     for (size_t i = 0; i < n; i++) {
         tu_pair *p = vec[i];
         if (!p || tc_type_of(p) != &tu_pair_type || p->cdr != TU_TAG(i) ||
-            !patterned_ok(p->car, seeds[i]))
+            !tu_patterned_ok(p->car, &tu_leaf_type, LEAF_BYTES, seeds[i]))
             return 0;
     }
     return 1;
@@ -288,7 +261,7 @@ static void *mutator_main(void *arg)
                 garbage(200, 4, 1000);
             /* Replace one element's leaf through the barrier. */
             int k = (it * 7 + w->id) % VEC_N;
-            void *leaf = make_patterned(next_seed);
+            void *leaf = tu_patterned(&tu_leaf_type, LEAF_BYTES, next_seed);
             TC_WRITE((tu_pair *)vec[k], car, leaf);
             seeds[k] = next_seed++;
             /* Grow the kept chain. */
@@ -383,15 +356,16 @@ static void *sleeper_main(void *arg)
         void **vec = NULL;
         TC_ROOTS(vec);
         vec = make_vec(50, seeds); /* 101 objects */
-        s->scanned[0] = make_patterned(1);
-        s->scanned[1] = make_patterned(2);
+        s->scanned[0] = tu_patterned(&tu_leaf_type, LEAF_BYTES, 1);
+        s->scanned[1] = tu_patterned(&tu_leaf_type, LEAF_BYTES, 2);
         CHECK(tc_thread_root_scanner_add(scan_two, s) == TC_OK, "scanner");
         tc_blocking_enter();
         pthread_barrier_wait(&b2); /* main may collect from here on */
         usleep((useconds_t)s->sleep_ms * 1000);
         tc_blocking_leave();
         CHECK(vec_ok(vec, 50, seeds), "sleeper's vector corrupted");
-        CHECK(patterned_ok(s->scanned[0], 1) && patterned_ok(s->scanned[1], 2),
+        CHECK(tu_patterned_ok(s->scanned[0], &tu_leaf_type, LEAF_BYTES, 1) &&
+                  tu_patterned_ok(s->scanned[1], &tu_leaf_type, LEAF_BYTES, 2),
               "sleeper's scanned roots corrupted");
         barrier_wait_blocking(&b2); /* main checks the count once more */
         barrier_wait_blocking(&b2);
@@ -525,7 +499,7 @@ static void *detacher_main(void *arg)
         void **vec = NULL;
         TC_ROOTS(vec);
         vec = make_vec(30, seeds); /* 61 objects */
-        dctx.scanned[0] = make_patterned(5);
+        dctx.scanned[0] = tu_patterned(&tu_leaf_type, LEAF_BYTES, 5);
         dctx.scanned[1] = NULL;
         CHECK(tc_thread_root_scanner_add(scan_two, &dctx) == TC_OK, "scanner");
         barrier_wait_blocking(&b3); /* 1: main counts 62 */
@@ -544,10 +518,10 @@ static void *detacher_main(void *arg)
     {
         void *x = NULL;
         TC_ROOTS(x);
-        x = make_patterned(6);
+        x = tu_patterned(&tu_leaf_type, LEAF_BYTES, 6);
         barrier_wait_blocking(&b3); /* 5: main counts 1 */
         barrier_wait_blocking(&b3); /* 6 */
-        CHECK(patterned_ok(x, 6), "x corrupted");
+        CHECK(tu_patterned_ok(x, &tu_leaf_type, LEAF_BYTES, 6), "x corrupted");
     }
     tc_thread_detach();
     return NULL;
@@ -689,7 +663,7 @@ static void *collector_main(void *arg)
         tc_stats *st = &sts[id];
         void *mine = NULL;
         TC_ROOTS(mine);
-        mine = make_patterned((uint32_t)id);
+        mine = tu_patterned(&tu_leaf_type, LEAF_BYTES, (uint32_t)id);
         barrier_wait_blocking(&start_barrier);
         for (int i = 0; i < CALLS; i++) {
             tc_read_stats(st);
@@ -698,7 +672,8 @@ static void *collector_main(void *arg)
             tc_read_stats(st);
             CHECK(st->cycles > before, "thread %d call %d: cycles %llu -> %llu", id, i,
                   (unsigned long long)before, (unsigned long long)st->cycles);
-            CHECK(patterned_ok(mine, (uint32_t)id), "thread %d: object corrupted", id);
+            CHECK(tu_patterned_ok(mine, &tu_leaf_type, LEAF_BYTES, (uint32_t)id),
+                  "thread %d: object corrupted", id);
             /* Each thread's object at least (others' may be gone). */
             CHECK(st->objects_live >= 1, "thread %d: live %llu", id,
                   (unsigned long long)st->objects_live);
@@ -762,8 +737,9 @@ static void *detach_after_work(void *arg)
         {
             void *x = NULL;
             TC_ROOTS(x);
-            x = make_patterned((uint32_t)round);
-            CHECK(patterned_ok(x, (uint32_t)round), "round %d", round);
+            x = tu_patterned(&tu_leaf_type, LEAF_BYTES, (uint32_t)round);
+            CHECK(tu_patterned_ok(x, &tu_leaf_type, LEAF_BYTES, (uint32_t)round), "round %d",
+                  round);
         }
         /* The last safepoint was in tc_alloc; a stop requested from now on
          * has to be let through by tc_thread_detach itself. */

@@ -261,28 +261,46 @@ int tu_wait_phase(int phase, int seconds)
 
 #define SEEDED_BYTES 64
 
-static unsigned char seeded_byte(uint32_t seed, size_t i)
+unsigned char tu_pattern_byte(uint32_t seed, size_t i)
 {
     return (unsigned char)(seed * 29u + i * 5u + 1u);
 }
 
+void *tu_patterned(const tc_type *type, size_t bytes, uint32_t seed)
+{
+    unsigned char *p = tc_alloc(type, bytes);
+    for (size_t i = 0; p && i < bytes; i++)
+        p[i] = tu_pattern_byte(seed, i);
+    return p;
+}
+
+int tu_patterned_ok(const void *p, const tc_type *type, size_t bytes, uint32_t seed)
+{
+    if (!p || !tc_is_heap_object(p) || tc_type_of(p) != type)
+        return 0;
+    const unsigned char *b = p;
+    for (size_t i = 0; i < bytes; i++)
+        if (b[i] != tu_pattern_byte(seed, i))
+            return 0;
+    return 1;
+}
+
 void *tu_seeded_leaf(const tc_type *type, uint32_t seed)
 {
-    unsigned char *p = tc_alloc(type, SEEDED_BYTES);
-    for (size_t i = 0; p && i < SEEDED_BYTES; i++)
-        p[i] = seeded_byte(seed, i);
-    return p;
+    return tu_patterned(type, SEEDED_BYTES, seed);
 }
 
 int tu_seeded_leaf_ok(const void *p, const tc_type *type, uint32_t seed)
 {
-    if (!tc_is_heap_object(p) || tc_type_of(p) != type)
-        return 0;
-    const unsigned char *b = p;
-    for (size_t i = 0; i < SEEDED_BYTES; i++)
-        if (b[i] != seeded_byte(seed, i))
-            return 0;
-    return 1;
+    return tu_patterned_ok(p, type, SEEDED_BYTES, seed);
+}
+
+size_t tu_count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
 }
 
 tc_config tu_debug_config(void)

@@ -133,6 +133,13 @@ tc_config tu_debug_config(void);
  * 0xdb bytes).  No cmocka calls: usable in forked children and threads. */
 void *tu_seeded_leaf(const tc_type *type, uint32_t seed);
 int tu_seeded_leaf_ok(const void *p, const tc_type *type, uint32_t seed);
+/* The same for an object of `bytes` bytes; byte i of seed's pattern. */
+void *tu_patterned(const tc_type *type, size_t bytes, uint32_t seed);
+int tu_patterned_ok(const void *p, const tc_type *type, size_t bytes, uint32_t seed);
+unsigned char tu_pattern_byte(uint32_t seed, size_t i);
+
+/* The number of newlines in s (a captured stderr's lines). */
+size_t tu_count_lines(const char *s);
 
 /* tc_collect, then the objects the cycle found live. */
 uint64_t tu_live_after_collect(void);
