@@ -384,15 +384,6 @@ void *tc_alloc(const tc_type *type, size_t size)
     return init_object(t, s, (size_t)idx, type);
 }
 
-tc_span *alloc_object_span(const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    tc_span *s = (a & 15) ? NULL : heap_span_of(a);
-    if (!s || span_slot_index(s, a) < 0 || !header_type(a))
-        return NULL;
-    return s;
-}
-
 /* "<what>(p): <what p is>" for a p that is not a live object's start. */
 static void diag_not_object(const char *what, const void *p)
 {
@@ -402,7 +393,7 @@ static void diag_not_object(const char *what, const void *p)
 
 size_t tc_size(const void *obj)
 {
-    tc_span *s = alloc_object_span(obj);
+    tc_span *s = heap_object_span(obj);
     if (!s) {
         diag_not_object("tc_size", obj);
         return 0;
@@ -412,11 +403,11 @@ size_t tc_size(const void *obj)
 
 const tc_type *tc_type_of(const void *obj)
 {
-    if (!alloc_object_span(obj)) {
+    if (!heap_object_span(obj)) {
         diag_not_object("tc_type_of", obj);
         return NULL;
     }
     return header_type((uintptr_t)obj);
 }
 
-int tc_is_heap_object(const void *p) { return alloc_object_span(p) != NULL; }
+int tc_is_heap_object(const void *p) { return heap_object_span(p) != NULL; }

@@ -24,9 +24,6 @@ void alloc_flush_cache(tc_thread *t);
 /* Largest payload tc_alloc accepts before calling the OOM handler. */
 #define TC_MAX_ALLOC ((size_t)1 << 46)
 
-/* The span of the live object whose payload starts at p, or NULL
- * (heap_describe_address says what p is instead). */
-tc_span *alloc_object_span(const void *p);
 
 /* tc_init: the largest request (see tc_alloc in tricolor.h). */
 void alloc_init(void);

@@ -73,7 +73,7 @@ static const char *type_name_at(uintptr_t payload)
 static void verify_store(void *obj, void **slot, void *val)
 {
     char buf[160];
-    tc_span *s = alloc_object_span(obj);
+    tc_span *s = heap_object_span(obj);
     if (!s) {
         plat_diag("verify: tc_write(%p, %p, %p): obj is %s", obj, (void *)slot, val,
                   heap_describe_address((uintptr_t)obj, buf, sizeof buf));
@@ -92,7 +92,7 @@ static void verify_store(void *obj, void **slot, void *val)
                   layout == TC_LAYOUT_WEAK ? "tc_weak_write" : "tc_ephemeron_set");
     uintptr_t v = (uintptr_t)val;
     /* Words with any of the low three bits set are tagged values. */
-    if (v && !(v & 7) && heap_contains(v) && !alloc_object_span(val))
+    if (v && !(v & 7) && heap_contains(v) && !heap_object_span(val))
         plat_diag("verify: tc_write(%p, %p, %p) into a %s object: the value is %s", obj,
                   (void *)slot, val, type_name_at(start),
                   heap_describe_address(v, buf, sizeof buf));

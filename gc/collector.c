@@ -57,6 +57,12 @@ static TC_OWN_LINE tc_aword worker_cpu_ns;
 static TC_OWN_LINE tc_aword idle_cpu_ns;
 int collector_running(void) { return at_load(&running) != 0; }
 int collector_phase(void) { return (int)at_load(&phase); }
+
+static void set_phase(int p)
+{
+    at_store(&phase, (uintptr_t)p);
+    stall_note_cycle(at_load(&cycles_started), p);
+}
 uint64_t collector_cycles_started(void) { return at_load(&cycles_started); }
 
 #ifdef TC_TESTING
@@ -368,7 +374,7 @@ static void cycle_mark_concurrently(cycle *c)
     c->info.stw1_ns = pause_end(c, &p);
     c->info.tts1_ns = p.tts_ns;
     c->mark_begin_ns = plat_now_ns();
-    at_store(&phase, PHASE_MARK);
+    set_phase(PHASE_MARK);
     at_store(&cycles_begun, c->info.cycle);
     /* The snapshot's TC_ROOTS frames the threads have not scanned
      * themselves (roots.h), before marking may end. */
@@ -387,7 +393,7 @@ static void cycle_mark_concurrently(cycle *c)
 /* Sweep what mutators have not, then report the cycle. */
 static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
 {
-    at_store(&phase, PHASE_SWEEP);
+    set_phase(PHASE_SWEEP);
 #ifdef TC_TESTING
     while (at_load(&hold_sweep))
         plat_sleep_ns(100000);
@@ -412,7 +418,7 @@ static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
     c->info.cpu_sweep_ns = cpu;
     c->info.sweep_ns = now - mark_end_ns;
     c->info.gc_cpu_fraction = stats_gc_cpu_fraction(now);
-    at_store(&phase, PHASE_OFF);
+    set_phase(PHASE_OFF);
     stats_emit_cycle(&c->info, opt.trace);
 }
 
@@ -425,6 +431,7 @@ static int publish_cycle_start(uint64_t number)
 {
     pthread_mutex_lock(&cyc_lock);
     at_store(&cycles_started, number);
+    stall_note_cycle(number, collector_phase());
     int forced = forced_upto >= number;
     pthread_mutex_unlock(&cyc_lock);
     return forced;
@@ -622,7 +629,7 @@ static void teardown(void)
     at_store(&cycles_marked, 0);
     at_store(&cycles_begun, 0);
     at_store(&requested, 0);
-    at_store(&phase, PHASE_OFF);
+    set_phase(PHASE_OFF);
     reports_done = forced_upto = 0;
     shutting_down = 0;
 }

@@ -113,7 +113,7 @@ static const char *check_object(const char *what, const void *obj)
 {
     if (!thread_self_or_diag(what))
         return "not attached";
-    if (!alloc_object_span(obj)) {
+    if (!heap_object_span(obj)) {
         char buf[160];
         plat_diag("%s(%p): %s", what, obj,
                   heap_describe_address((uintptr_t)obj, buf, sizeof buf));

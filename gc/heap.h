@@ -285,4 +285,15 @@ static inline size_t span_slot_containing(const tc_span *s, uintptr_t p)
     return s->sizeclass ? (size_t)(((uint64_t)off * s->divmul) >> 32) : 0;
 }
 
+/* The span of the live object whose payload starts at p, or NULL
+ * (heap_describe_address says what p is instead). */
+static inline tc_span *heap_object_span(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    tc_span *s = (a & 15) ? NULL : heap_span_of(a);
+    if (!s || span_slot_index(s, a) < 0 || !header_type(a))
+        return NULL;
+    return s;
+}
+
 #endif

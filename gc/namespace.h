@@ -14,7 +14,6 @@
 #define alloc_flush_cache tci_alloc_flush_cache
 #define alloc_fork tci_alloc_fork
 #define alloc_init tci_alloc_init
-#define alloc_object_span tci_alloc_object_span
 #define alloc_reset tci_alloc_reset
 #define barrier_flush tci_barrier_flush
 #define barrier_flush_all tci_barrier_flush_all
@@ -164,6 +163,7 @@
 #define plat_os_page_size tci_plat_os_page_size
 #define plat_release tci_plat_release
 #define plat_sleep_ns tci_plat_sleep_ns
+#define plat_stop_thread tci_plat_stop_thread
 #define plat_test_fault tci_plat_test_fault
 #define plat_thread_cpu_ns tci_plat_thread_cpu_ns
 #define plat_thread_create tci_plat_thread_create
@@ -205,6 +205,7 @@
 #define stall_init tci_stall_init
 #define stall_leave_slow tci_stall_leave_slow
 #define stall_lock_slow tci_stall_lock_slow
+#define stall_note_cycle tci_stall_note_cycle
 #define stall_note_swept_slow tci_stall_note_swept_slow
 #define stall_read_totals tci_stall_read_totals
 #define stall_reset tci_stall_reset

@@ -314,7 +314,7 @@ static void verify_frame(const tc_frame *f)
         uintptr_t p = (uintptr_t)*f->slots[i];
         char buf[160];
         /* Words with tag bits in the low three are values whatever they are. */
-        if (p && !(p & 7) && heap_span_of(p) != NULL && !alloc_object_span((void *)p))
+        if (p && !(p & 7) && heap_span_of(p) != NULL && !heap_object_span((void *)p))
             plat_diag("verify: TC_ROOTS: variable %u of %u holds %p, %s: a variable that is "
                       "not initialised before TC_ROOTS?", i + 1, f->n, (void *)p,
                       heap_describe_address(p, buf, sizeof buf));

@@ -13,6 +13,15 @@
 #include "platform.h"
 #include "threads.h"
 
+/* The cycle started last and its phase, as the collector told them. */
+static tc_aword cycle_now, phase_now;
+
+void stall_note_cycle(uint64_t cycle, int phase)
+{
+    at_store(&cycle_now, cycle);
+    at_store(&phase_now, (uintptr_t)phase);
+}
+
 uint64_t stall_threshold_ns;
 static int stall_json;
 
@@ -65,6 +74,7 @@ void stall_reset(void)
     stall_threshold_ns = 0;
     memset(&since_init, 0, sizeof since_init);
     memset(&since_report, 0, sizeof since_report);
+    stall_note_cycle(0, 0);
 }
 
 void stall_enter_slow(void)
@@ -269,8 +279,8 @@ void stall_leave_slow(const char *call)
     uint64_t total = now - rec.start;
     if (total < stall_threshold_ns)
         return;
-    stall_report r = {.call = call, .cycle = collector_cycles_started(),
-                      .phase = collector_phase(), .total_ns = total,
+    stall_report r = {.call = call, .cycle = at_load(&cycle_now),
+                      .phase = (int)at_load(&phase_now), .total_ns = total,
                       .spans_swept = rec.spans_swept};
     if (rec.cpu0) {
         uint64_t ran = plat_thread_cpu_ns() + 1 - rec.cpu0, wall = now - rec.cpu_wall0;

@@ -47,6 +47,10 @@ static inline int stall_on(void) { return __builtin_expect(stall_threshold_ns !=
 
 /* Called by tc_init (opt resolved) and tc_shutdown. */
 void stall_init(int threshold_us, int json);
+/* The collector says which cycle has started last and its phase
+ * (collector.h's PHASE_*), for the reports: the tracer sits below the
+ * collector and does not call up to ask. */
+void stall_note_cycle(uint64_t cycle, int phase);
 void stall_reset(void);
 
 void stall_enter_slow(void);

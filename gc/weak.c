@@ -94,7 +94,7 @@ void *tc__weak_read_slow(void *target, int mode)
 static void note_weak_target(void *val)
 {
     uintptr_t p = (uintptr_t)val;
-    if (p && !(p & 15) && alloc_object_span(val))
+    if (p && !(p & 15) && heap_object_span(val))
         at_or((tc_aword *)(p - TC_HEADER_SIZE), HEADER_WEAKREF);
 }
 
@@ -102,7 +102,7 @@ static void note_weak_target(void *val)
 static void verify_weak_store(const char *what, void *obj, void **slot, int layout)
 {
     char buf[160];
-    tc_span *s = alloc_object_span(obj);
+    tc_span *s = heap_object_span(obj);
     if (!s) {
         plat_diag("verify: %s(%p, %p): obj is %s", what, obj, (void *)slot,
                   heap_describe_address((uintptr_t)obj, buf, sizeof buf));

@@ -496,7 +496,7 @@ static void sc_small_oblets(void)
     for (int k = 0; k < NSMALL_BIG; k++) {
         objs[k] = tc_alloc(&vec_type, SMALL_BIG_BYTES);
         TU_REQUIRE(objs[k] != NULL, "allocating %zu bytes", SMALL_BIG_BYTES);
-        tc_span *s = alloc_object_span(objs[k]);
+        tc_span *s = heap_object_span(objs[k]);
         TU_REQUIRE(s && s->sizeclass && s->nelems >= 3, "%zu bytes: not a small object "
                    "that shares its span", tc_size(objs[k]));
         nwords = tc_size(objs[k]) / sizeof(void *);
