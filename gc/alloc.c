@@ -24,6 +24,7 @@
 static tc_oom_fn oom_fn;
 static void *oom_ctx;
 static pthread_mutex_t oom_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(oom_lock, RANK_OOM);
 static pthread_cond_t oom_done = PTHREAD_COND_INITIALIZER;
 static int oom_running;
 static TC_TLS int in_oom_handler;

@@ -22,6 +22,7 @@ void central_init(void)
 {
     for (unsigned c = 0; c < TC_NUM_CLASSES; c++)
         pthread_mutex_init(&centrals[c].lock, NULL);
+    lock_rank_set_array(&centrals[0].lock, TC_NUM_CLASSES, sizeof centrals[0], RANK_CENTRAL);
 }
 
 void central_reset(void)

@@ -1,5 +1,6 @@
 /* collector.c — the cycle, the collector thread, tc_init/tc_shutdown; see collector.h. */
 #include "collector.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,10 +29,12 @@
 #define MARK_TERM_MAX_ATTEMPTS 8
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(init_lock, RANK_INIT);
 static tc_aword running;
 
 /* Cycle requests and completions (cyc_lock). */
 static pthread_mutex_t cyc_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(cyc_lock, RANK_CYC);
 static pthread_cond_t request_cond = PTHREAD_COND_INITIALIZER; /* requested moved */
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;    /* reports_done moved */
 static uint64_t forced_upto;   /* cycles up to this number were asked by tc_collect */
@@ -781,7 +784,7 @@ static void fork_child(void)
         threads_fork_child(); /* lets go of threads_lock */
         restart_after_fork();
     }
-    plat_fork_mutex(&init_lock, PLAT_FORK_CHILD);
+    pthread_mutex_unlock(&init_lock); /* the forking thread's, here too */
 }
 
 static void register_fork_handlers(void)

@@ -1,5 +1,6 @@
 /* final.c — finalizers and cleanups; see final.h. */
 #include "final.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ typedef struct special {
 } special;
 
 static pthread_mutex_t specials_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(specials_lock, RANK_SPECIALS);
 static special **table;   /* specials_lock; power-of-two buckets */
 static size_t nbuckets, nspecials;
 /* This thread holds specials_lock while final_scan scans an oversized
@@ -220,6 +222,7 @@ typedef struct job {
 } job;
 
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(queue_lock, RANK_QUEUE);
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* jobs queued, or stop */
 static job *queue_head, *queue_tail;
 static TC_OWN_LINE tc_aword queue_len;

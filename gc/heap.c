@@ -1,5 +1,6 @@
 /* heap.c — arenas, the page map and the page heap; see heap.h. */
 #include "heap.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 tc_aword *heap_arena_map;
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(heap_lock, RANK_HEAP);
 /* The page heap's state, all of it, zeroed in one place (heap_shutdown).
  * The lists and the hook flag are heap_lock's; the counters are atomic
  * words that tc_read_stats reads without it. */

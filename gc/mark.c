@@ -1,5 +1,6 @@
 /* mark.c — marking and the checkmark verifier; see mark.h. */
 #include "mark.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
  * of these; gate_open_flag and nfull mirror gate_open and the list's
  * length for lock-free polling by busy markers. */
 static pthread_mutex_t grey_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(grey_lock, RANK_GREY);
 static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER; /* workers wait here */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* mark_concurrent waits here */
 static pthread_cond_t bench_cond = PTHREAD_COND_INITIALIZER; /* benched idle workers */

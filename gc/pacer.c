@@ -1,5 +1,6 @@
 /* pacer.c — see pacer.h; the equations are in docs/design.md §10. */
 #include "pacer.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -205,6 +206,7 @@ void pacer_limiter_feed(pacer_limiter *l, uint64_t total_cpu_ns, uint64_t gc_cpu
 /* ============================================================= the runtime */
 
 static pthread_mutex_t pacer_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(pacer_lock, RANK_PACER);
 static pacer_model model;                 /* pacer_lock */
 static TC_OWN_LINE tc_aword heap_estimate; /* written on every refill */
 /* Published copies of the model's results and settings, read lock-free. */
@@ -219,6 +221,7 @@ static tc_aword cycle_limited; /* an assist was skipped: limiter full */
 
 /* The CPU limiter (limiter_lock, taken with trylock: whoever polls). */
 static pthread_mutex_t limiter_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(limiter_lock, RANK_LIMITER);
 static pacer_limiter limiter;
 static tc_aword limiter_last_ns; /* also polled without the lock */
 static uint64_t limiter_last_gc;

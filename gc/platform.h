@@ -107,7 +107,10 @@ int plat_fault_hit(int kind);
  * what each does to a lock the library holds across the fork.  PREPARE
  * locks; PARENT unlocks; CHILD unlocks (the forking thread is the only
  * one left, and holds it) and, for a condition variable, makes it afresh:
- * waiters that were in the parent do not exist in the child. */
+ * waiters that were in the parent do not exist in the child.  These
+ * locks are taken outside the checking build's lock-order check
+ * (check.h): the fork handlers hold all of them at once, the 64 stripe
+ * locks included, which the order allows nowhere else. */
 enum { PLAT_FORK_PREPARE, PLAT_FORK_PARENT, PLAT_FORK_CHILD };
 void plat_fork_mutex(pthread_mutex_t *m, int stage);
 void plat_fork_cond(pthread_cond_t *c, int stage);

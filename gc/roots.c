@@ -1,5 +1,6 @@
 /* roots.c — root registration and scanning; see roots.h. */
 #include "roots.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ typedef struct slot_range {
 } slot_range;
 
 static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(roots_lock, RANK_ROOTS);
 /* Frame slots that threads scanned themselves this cycle (for the trace:
  * roots_scan_owed_frames). */
 static tc_aword own_frame_roots;

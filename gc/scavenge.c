@@ -17,6 +17,7 @@
  * (yield_to_pause). */
 #define _GNU_SOURCE /* pthread_condattr_setclock, CLOCK_MONOTONIC under -std=c11 */
 #include "scavenge.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -35,10 +36,12 @@
 #define PIECE_BYTES ((uint64_t)HEAP_SCAVENGE_PIECE_PAGES * TC_PAGE_SIZE)
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER; /* start/stop */
+TC_LOCK_RANK(ctl_lock, RANK_SCAV_CTL);
 static pthread_t thread;       /* ctl_lock */
 static int have_thread;        /* ctl_lock */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* the two flags, cond */
+TC_LOCK_RANK(lock, RANK_SCAV);
 static pthread_cond_t cond;    /* CLOCK_MONOTONIC, made once, never destroyed */
 static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
 static int stopping, wake_pending;

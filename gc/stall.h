@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "tricolor.h"
 
 /* Locks a stall may wait for, as the line names them. */

@@ -1,5 +1,6 @@
 /* stats.c — see stats.h. */
 #include "stats.h"
+#include "check.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include "final.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(stats_lock, RANK_STATS);
 static uint64_t init_ns;
 static uint64_t num_pauses, pause_total, pause_max;
 static uint64_t pause_ring[TC_PAUSE_RING], pause_end_ring[TC_PAUSE_RING];

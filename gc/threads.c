@@ -1,5 +1,6 @@
 /* threads.c — thread registry, safepoints, stop-the-world; see threads.h. */
 #include "threads.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,7 +25,9 @@ static void set_self(tc_thread *t)
     threads_self_run = at_load(&threads_current_run);
 }
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(threads_lock, RANK_THREADS);
 static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(world_lock, RANK_WORLD);
 static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t restart_cond = PTHREAD_COND_INITIALIZER;
 static tc_thread *thread_list;
@@ -200,6 +203,7 @@ int threads_attach(void)
     if (!t)
         return TC_ENOMEM;
     pthread_mutex_init(&t->frames_lock, NULL);
+    lock_rank_set(&t->frames_lock, RANK_FRAMES);
     /* Frames of an earlier run, if this thread never detached from it,
      * are forgotten (their pops find them gone: roots.c). */
     t->stack = &tc__stack;
@@ -220,6 +224,7 @@ int threads_attach(void)
 
 static void free_thread(tc_thread *t)
 {
+    lock_rank_clear(&t->frames_lock);
     pthread_mutex_destroy(&t->frames_lock);
     free(t);
 }

@@ -250,6 +250,7 @@ static void init_stripes(void)
 {
     for (int i = 0; i < EPH_STRIPES; i++)
         plat_mutex_init_short(&stripes[i].lock);
+    lock_rank_set_array(&stripes[0].lock, EPH_STRIPES, sizeof stripes[0], RANK_STRIPE);
 }
 
 void weak_init(void) { pthread_once(&stripes_once, init_stripes); }
