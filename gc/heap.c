@@ -252,6 +252,10 @@ void heap_test_on_publish(void (*fn)(tc_span *s, int state)) { at_store(&publish
 
 void heap_publish_span(tc_span *s, int state)
 {
+    /* Only a reserved span becomes visible, and only as one that holds
+     * objects: markers follow the page map to it from here on. */
+    TC_ASSERT(at_load(&s->state) == SPAN_RESERVED);
+    TC_ASSERT(state == SPAN_SMALL || state == SPAN_LARGE);
 #ifdef TC_TESTING
     void (*hook)(tc_span *, int) = (void (*)(tc_span *, int))at_load(&publish_hook);
     if (hook)
@@ -326,6 +330,10 @@ static void coalesce_and_insert(tc_span *s)
 
 void heap_free_span(tc_span *s)
 {
+    /* A span still on a central list would be handed out again after its
+     * pages had gone back: freed memory used as a live span. */
+    TC_REQUIRE(s->on_list == NULL);
+    TC_ASSERT(at_load(&s->state) == SPAN_SMALL || at_load(&s->state) == SPAN_LARGE);
     stall_lock(&heap_lock, STALL_LOCK_HEAP);
     at_sub(&ph.inuse_bytes, s->npages * TC_PAGE_SIZE);
     at_store_release(&s->state, SPAN_FREE);

@@ -227,6 +227,7 @@ static void push_grey_new_chunk(tc_visitor *v, void *item)
 static inline void push_grey(tc_visitor *v, void *item)
 {
     grey_chunk *c = v->chunk;
+    TC_ASSERT(!c || c->n <= GREY_CHUNK_ITEMS);
     if (__builtin_expect(!c || c->n == GREY_CHUNK_ITEMS, 0))
         push_grey_new_chunk(v, item);
     else

@@ -108,6 +108,7 @@ static void set_frames_fast(tc_thread *t, int running)
 /* RUNNING -> BLOCKING; wakes a stopper that may be waiting for t. */
 static void enter_blocking(tc_thread *t)
 {
+    TC_ASSERT(at_load(&t->state) == TS_RUNNING);
     set_frames_fast(t, 0);
     barrier_flush(t);
     at_store_seq(&t->state, TS_BLOCKING);
@@ -132,6 +133,7 @@ void tc_blocking_enter(void)
 
 static void leave_blocking(tc_thread *t)
 {
+    TC_ASSERT(at_load(&t->state) == TS_BLOCKING);
     at_store_seq(&t->state, TS_RUNNING);
     if (at_int_load_seq(&tc__safepoint_requested))
         park(t);
