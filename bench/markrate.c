@@ -22,12 +22,11 @@
  * requested, the same for every backend), MB = 10^6 bytes:
  *   mark_mb_per_cpu_s   live bytes / mark CPU time: the rate of one
  *                       marking thread (the "per worker" rate)
- *   mark_mb_per_s       live bytes / mark wall time.  tricolor's workers
- *                       mark at their pacing duty (design.md §10: 25% of
- *                       the cores in all, so on 2 cores one worker marks
- *                       half of the time, two a quarter each), which
- *                       stretches the wall time; Boehm marks flat out with
- *                       the world stopped.  Compare the CPU rates.
+ *   mark_mb_per_s       live bytes / mark wall time.  A forced cycle is
+ *                       marked flat out by tricolor's workers (design.md
+ *                       §10), as Boehm marks with the world stopped; the
+ *                       two cores are shared with the program's thread and
+ *                       the collector's, which wait.
  * each the median over the rounds, and mark_cpu_ms / mark_wall_ms, the
  * medians of the round times.
  *

@@ -451,10 +451,12 @@ static void run_cycle(uint64_t number)
     c.info.mark_workers = nworkers > 0 && !opt.stoptheworld ? nworkers : 1;
     c.info.start_ns = stats_since_init(plat_now_ns());
     c.info.forced = publish_cycle_start(number);
+    mark_set_flat_out(c.info.forced);
     if (opt.stoptheworld)
         cycle_mark_stopped(&c);
     else
         cycle_mark_concurrently(&c);
+    mark_set_flat_out(0);
     uint64_t mark_end = plat_now_ns();
     c.info.cpu_background_ns = at_load(&worker_cpu_ns);
     c.info.cpu_idle_ns = at_load(&idle_cpu_ns);

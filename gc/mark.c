@@ -907,6 +907,16 @@ static uint64_t drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t dead
     return cpu;
 }
 
+/* Set while a cycle that a program thread waits for is marking: the
+ * dedicated markers drop their duty and mark flat out.  The thread that
+ * asked (tc_collect, or an allocation that found no memory) is stopped
+ * until the cycle ends, so pacing the markers to leave it the cores only
+ * made it wait longer: on 2 cores one worker marked half of the time, and
+ * two workers marked no faster than one. */
+static tc_aword flat_out;
+
+void mark_set_flat_out(int on) { at_store(&flat_out, (uintptr_t)(on != 0)); }
+
 /* grey_lock held: one burst of background marking, then, for a
  * fractional marker, a rest long enough to keep its share at `duty`.  An
  * idle worker's bursts are slices too, so that it holds no work between
@@ -914,6 +924,8 @@ static uint64_t drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t dead
  * was kept off the CPU for most of its burst: the cores are not spare. */
 static int mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
 {
+    if (at_load(&flat_out) && !idle)
+        duty = 1;
     uint64_t t0 = plat_now_ns();
     int sliced = duty < 1 || idle;
     uint64_t cpu = drain_one_chunk_locked(cpu_ns, idle, sliced ? t0 + MARK_SLICE_NS : UINT64_MAX);

@@ -126,6 +126,9 @@ void mark_visitor_done(tc_visitor *v);
  * help: the caller marks too (used when there are no mark workers), at
  * `duty` (see mark_worker_loop), adding its CPU to *cpu_ns. */
 void mark_concurrent(int help, double duty, tc_aword *cpu_ns);
+/* While on, the dedicated markers ignore their duty and mark flat out: the
+ * cycle is one a program thread waits for (collector.c, run_cycle). */
+void mark_set_flat_out(int on);
 /* A mark worker's life: wait for grey work while the gate is open, drain
  * it, repeat; returns when mark_stop_workers() is called.  cpu_ns is
  * incremented (atomically) by the CPU spent marking; unless `idle` (an

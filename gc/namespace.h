@@ -95,6 +95,7 @@
 #define mark_scan_contents tci_mark_scan_contents
 #define mark_set_bit_of tci_mark_set_bit_of
 #define mark_set_black_allocation tci_mark_set_black_allocation
+#define mark_set_flat_out tci_mark_set_flat_out
 #define mark_shade_batch tci_mark_shade_batch
 #define mark_stop_workers tci_mark_stop_workers
 #define mark_take_counts tci_mark_take_counts

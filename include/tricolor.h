@@ -681,7 +681,9 @@ TC_API void tc_blocking_leave(void);
 /* ------------------------------------------------------------------ control */
 
 /* Run a full cycle, marked and swept, that started after this call; return
- * when it is done.  Any attached thread (several at once is fine). */
+ * when it is done.  Its marking runs flat out (the mark workers are not
+ * held to the GC's CPU share while a thread waits for it).  Any attached
+ * thread (several at once is fine). */
 TC_API void tc_collect(void);
 
 /* Set GC percent (negative = off); returns the previous value (negative if

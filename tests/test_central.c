@@ -7,11 +7,8 @@
  * machine: the test sets the budget to 0 (exactly one span per call) and
  * to ten seconds (every span), through a test hook; the stall tracer's
  * figures in docs/benchmarks.md show the real budget at work. */
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
 
 #include "test_util.h"
 
@@ -109,31 +106,16 @@ static void sc_sweep_twice(void)
     central_take(c);
 }
 
-/* Run scenario in a child: it must abort, saying that `cond` does not hold. */
-static void expect_internal_error(void (*scenario)(void), const char *cond)
-{
-    char *err = NULL;
-    int status = tu_fork_scenario(scenario, NULL, 60, &err);
-    assert_non_null(err);
-    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) || !strstr(err, cond))
-        print_error("status %#x, stderr:\n%s\n", status, err);
-    assert_true(status != -1 && WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGABRT);
-    assert_non_null(strstr(err, "internal error: "));
-    assert_non_null(strstr(err, cond));
-    free(err);
-}
-
 static void span_put_twice_stops(void **state)
 {
     (void)state;
-    expect_internal_error(sc_put_twice, "s->on_list == NULL does not hold");
+    tu_expect_abort(sc_put_twice, NULL, "s->on_list == NULL does not hold");
 }
 
 static void span_swept_twice_stops(void **state)
 {
     (void)state;
-    expect_internal_error(sc_sweep_twice, "s->sweep_gen != gen does not hold");
+    tu_expect_abort(sc_sweep_twice, NULL, "s->sweep_gen != gen does not hold");
 }
 
 int main(void)

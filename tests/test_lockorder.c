@@ -3,10 +3,7 @@
  * process, naming both and where they were taken; locks taken in order,
  * trylocks, and locks without a rank pass.  In a build without the check
  * (TRICOLOR_CHECKING off) the tests are skipped. */
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
 
 #include "test_util.h"
 
@@ -84,33 +81,19 @@ static void locks_in_order_pass(void **state)
     free(err);
 }
 
-static void expect_stop(void (*scenario)(void), const char *what)
-{
-    char *err = NULL;
-    int status = run_child(scenario, &err);
-    assert_non_null(err);
-    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) || !strstr(err, what))
-        print_error("status %#x, stderr:\n%s\n", status, err);
-    assert_true(status != -1 && WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGABRT);
-    assert_non_null(strstr(err, what));
-    assert_non_null(strstr(err, "test_lockorder.c:"));
-    free(err);
-}
-
 static void lock_against_order_stops(void **state)
 {
     (void)state;
     skip_without_check();
-    expect_stop(sc_against_order, "lock order: ");
-    expect_stop(sc_against_order, "takes roots_lock while holding heap_lock");
+    tu_expect_abort(sc_against_order, TU_NO_INIT, "takes roots_lock while holding heap_lock");
+    tu_expect_abort(sc_against_order, TU_NO_INIT, "test_lockorder.c:");
 }
 
 static void two_locks_of_a_rank_stop(void **state)
 {
     (void)state;
     skip_without_check();
-    expect_stop(sc_two_of_a_rank, "takes heap_lock while holding heap_lock");
+    tu_expect_abort(sc_two_of_a_rank, TU_NO_INIT, "takes heap_lock while holding heap_lock");
 }
 
 int main(void)

@@ -218,6 +218,19 @@ int tu_fork_scenario(void (*scenario)(void), const tc_config *cfg, int seconds,
     return status;
 }
 
+void tu_expect_abort(void (*scenario)(void), const tc_config *cfg, const char *needle)
+{
+    char *err = NULL;
+    int status = tu_fork_scenario(scenario, cfg, 60, &err);
+    assert_non_null(err);
+    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) || !strstr(err, needle))
+        print_error("status %#x, stderr:\n%s\n", status, err);
+    assert_true(status != -1 && WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_non_null(strstr(err, needle));
+    free(err);
+}
+
 void tu_run_isolated(const char *name, void (*scenario)(void), const tc_config *cfg,
                      int seconds)
 {

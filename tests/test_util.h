@@ -104,6 +104,10 @@ _Noreturn void tu_fork_child_exit(void);
 int tu_fork_scenario(void (*scenario)(void), const tc_config *cfg, int seconds,
                      char **err_out);
 
+/* tu_fork_scenario, and fail the cmocka test unless the child aborted
+ * (SIGABRT) with `needle` in what it wrote on stderr. */
+void tu_expect_abort(void (*scenario)(void), const tc_config *cfg, const char *needle);
+
 /* tu_fork_scenario, and fail the cmocka test unless the child exited 0. */
 void tu_run_isolated(const char *name, void (*scenario)(void), const tc_config *cfg,
                      int seconds);
