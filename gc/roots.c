@@ -19,23 +19,26 @@ typedef struct slot_range {
 
 static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(roots_lock, RANK_ROOTS);
-/* Frame slots that threads scanned themselves this cycle (for the trace:
- * roots_scan_owed_frames). */
-static tc_aword own_frame_roots;
-static root_fn_entry *scanners;
-static size_t nscanners, scanners_cap;
-
-/* Global slot ranges: a dense array (what the root scan walks) and an
- * open-addressing index from a range's address to its place in the array
- * (so add and remove are O(1), not a search: interpreters register one
- * range per global or per module, 100,000 of them in one port).  index
- * holds place + 1, 0 for an empty cell; its size is a power of two at
- * least twice the number of ranges; removal shifts the cells after the
- * hole back (no tombstones). */
-static slot_range *ranges;
-static size_t nranges, ranges_cap;
-static size_t *range_index;
-static size_t index_size; /* 0 or a power of two */
+/* The module's state, zeroed in one place (roots_reset).  All of it is
+ * roots_lock's but own_frame_roots, an atomic word. */
+static struct roots_state {
+    /* Frame slots that threads scanned themselves this cycle (for the
+     * trace: roots_scan_owed_frames). */
+    tc_aword own_frame_roots;
+    root_fn_entry *scanners;
+    size_t nscanners, scanners_cap;
+    /* Global slot ranges: a dense array (what the root scan walks) and an
+     * open-addressing index from a range's address to its place in the
+     * array (so add and remove are O(1), not a search: interpreters
+     * register one range per global or per module, 100,000 of them in
+     * one port).  range_index holds place + 1, 0 for an empty cell; its
+     * size is a power of two at least twice the number of ranges; removal
+     * shifts the cells after the hole back (no tombstones). */
+    slot_range *ranges;
+    size_t nranges, ranges_cap;
+    size_t *range_index;
+    size_t index_size; /* 0 or a power of two */
+} roots;
 
 /* Grow *arr (of elem-sized entries) so one more fits. */
 static int reserve(void **arr, size_t *cap, size_t n, size_t elem)
@@ -60,9 +63,9 @@ static size_t hash_slots(void **slots)
 /* The index cell holding `slots`, or the empty cell where it would go. */
 static size_t index_find(void **slots)
 {
-    size_t mask = index_size - 1;
+    size_t mask = roots.index_size - 1;
     size_t i = hash_slots(slots) & mask;
-    while (range_index[i] && ranges[range_index[i] - 1].slots != slots)
+    while (roots.range_index[i] && roots.ranges[roots.range_index[i] - 1].slots != slots)
         i = (i + 1) & mask;
     return i;
 }
@@ -76,11 +79,11 @@ static int index_rebuild(size_t n)
     size_t *cells = calloc(size, sizeof *cells);
     if (!cells)
         return TC_ENOMEM;
-    free(range_index);
-    range_index = cells;
-    index_size = size;
-    for (size_t k = 0; k < nranges; k++)
-        range_index[index_find(ranges[k].slots)] = k + 1;
+    free(roots.range_index);
+    roots.range_index = cells;
+    roots.index_size = size;
+    for (size_t k = 0; k < roots.nranges; k++)
+        roots.range_index[index_find(roots.ranges[k].slots)] = k + 1;
     return 0;
 }
 
@@ -88,14 +91,14 @@ static int index_rebuild(size_t n)
  * longer be found past the hole (linear probing's deletion). */
 static void index_delete(size_t i)
 {
-    size_t mask = index_size - 1;
-    range_index[i] = 0;
-    for (size_t j = (i + 1) & mask; range_index[j]; j = (j + 1) & mask) {
-        size_t home = hash_slots(ranges[range_index[j] - 1].slots) & mask;
+    size_t mask = roots.index_size - 1;
+    roots.range_index[i] = 0;
+    for (size_t j = (i + 1) & mask; roots.range_index[j]; j = (j + 1) & mask) {
+        size_t home = hash_slots(roots.ranges[roots.range_index[j] - 1].slots) & mask;
         /* Cell j stays if its home lies cyclically in (i, j]. */
         if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-            range_index[i] = range_index[j];
-            range_index[j] = 0;
+            roots.range_index[i] = roots.range_index[j];
+            roots.range_index[j] = 0;
             i = j;
         }
     }
@@ -110,15 +113,15 @@ int tc_root_add(void **slots, size_t n)
     }
     pthread_mutex_lock(&roots_lock);
     int err = 0;
-    if (2 * (nranges + 1) > index_size)
-        err = index_rebuild(nranges + 1);
-    if (!err && range_index[index_find(slots)])
+    if (2 * (roots.nranges + 1) > roots.index_size)
+        err = index_rebuild(roots.nranges + 1);
+    if (!err && roots.range_index[index_find(slots)])
         err = TC_EEXIST;
     if (!err)
-        err = reserve((void **)&ranges, &ranges_cap, nranges, sizeof *ranges);
+        err = reserve((void **)&roots.ranges, &roots.ranges_cap, roots.nranges, sizeof *roots.ranges);
     if (!err) {
-        ranges[nranges++] = (slot_range){slots, n};
-        range_index[index_find(slots)] = nranges;
+        roots.ranges[roots.nranges++] = (slot_range){slots, n};
+        roots.range_index[index_find(slots)] = roots.nranges;
     }
     pthread_mutex_unlock(&roots_lock);
     return err;
@@ -128,14 +131,14 @@ int tc_root_remove(void **slots)
 {
     pthread_mutex_lock(&roots_lock);
     int err = TC_ENOTFOUND;
-    size_t cell = index_size ? index_find(slots) : 0;
-    if (index_size && range_index[cell]) {
-        size_t k = range_index[cell] - 1;
+    size_t cell = roots.index_size ? index_find(slots) : 0;
+    if (roots.index_size && roots.range_index[cell]) {
+        size_t k = roots.range_index[cell] - 1;
         index_delete(cell);
         /* The last range moves into the hole. */
-        if (k != --nranges) {
-            ranges[k] = ranges[nranges];
-            range_index[index_find(ranges[k].slots)] = k + 1;
+        if (k != --roots.nranges) {
+            roots.ranges[k] = roots.ranges[roots.nranges];
+            roots.range_index[index_find(roots.ranges[k].slots)] = k + 1;
         }
         err = 0;
     }
@@ -176,12 +179,12 @@ int tc_root_scanner_add(tc_root_fn fn, void *ctx)
         plat_diag("tc_root_scanner_add: fn is NULL");
         return TC_EINVAL;
     }
-    return table_add(&scanners, &nscanners, &scanners_cap, fn, ctx);
+    return table_add(&roots.scanners, &roots.nscanners, &roots.scanners_cap, fn, ctx);
 }
 
 int tc_root_scanner_remove(tc_root_fn fn, void *ctx)
 {
-    return table_remove(scanners, &nscanners, fn, ctx);
+    return table_remove(roots.scanners, &roots.nscanners, fn, ctx);
 }
 
 int tc_thread_root_scanner_add(tc_root_fn fn, void *ctx)
@@ -218,15 +221,11 @@ void roots_fork(int stage) { plat_fork_mutex(&roots_lock, stage); }
 void roots_reset(void)
 {
     pthread_mutex_lock(&roots_lock);
-    free(ranges);
-    free(range_index);
-    free(scanners);
-    ranges = NULL;
-    range_index = NULL;
-    scanners = NULL;
-    nranges = ranges_cap = index_size = nscanners = scanners_cap = 0;
+    free(roots.ranges);
+    free(roots.range_index);
+    free(roots.scanners);
+    roots = (struct roots_state){0};
     pthread_mutex_unlock(&roots_lock);
-    at_store(&own_frame_roots, 0);
 }
 
 /* ---------------------------------------------------------------- frames
@@ -413,11 +412,11 @@ static void owe_frames(tc_thread *t, void *ctx)
 static void scan_globals(tc_visitor *v)
 {
     v->root_kind = "a global root slot";
-    for (size_t i = 0; i < nranges; i++)
-        tc_visit_slots(v, (void *const *)ranges[i].slots, ranges[i].n);
+    for (size_t i = 0; i < roots.nranges; i++)
+        tc_visit_slots(v, (void *const *)roots.ranges[i].slots, roots.ranges[i].n);
     v->root_kind = "a global root scanner";
-    for (size_t i = 0; i < nscanners; i++)
-        scanners[i].fn(v, scanners[i].ctx);
+    for (size_t i = 0; i < roots.nscanners; i++)
+        roots.scanners[i].fn(v, roots.scanners[i].ctx);
 }
 
 /* World stopped: the global roots, then per_thread on each thread. */
@@ -488,8 +487,8 @@ uint64_t roots_scan_owed_frames(tc_visitor *v)
     threads_for_each(wait_for_frames_paid, NULL);
     threads_unlock_list();
     v->root_kind = "roots";
-    uint64_t own = at_load(&own_frame_roots);
-    at_sub(&own_frame_roots, own);
+    uint64_t own = at_load(&roots.own_frame_roots);
+    at_sub(&roots.own_frame_roots, own);
     return v->roots - before + own;
 }
 
@@ -500,7 +499,7 @@ void roots_pay_own_frames_slow(tc_thread *t)
     mark_visitor_init(&v, VISIT_MARK);
     v.nowait = 1; /* a program thread */
     pay_frames(t, &v);
-    at_add(&own_frame_roots, v.roots);
+    at_add(&roots.own_frame_roots, v.roots);
     mark_visitor_done(&v);
     stall_end(prev);
 }

@@ -19,39 +19,36 @@
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(stats_lock, RANK_STATS);
-static uint64_t init_ns;
-static uint64_t num_pauses, pause_total, pause_max;
-static uint64_t pause_ring[TC_PAUSE_RING], pause_end_ring[TC_PAUSE_RING];
-static uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep, cpu_barrier, cpu_idle;
-static uint64_t last_cycle_assist;
-static uint64_t last_cycles, last_marked, last_objects;
-/* The cycle callback (stats_lock).  cycle_fn_running is set while the
- * collector thread calls it, so that replacing it waits for that call to
- * return (the caller may free the old ctx right after), unless the caller
- * is that call itself (in_cycle_fn). */
-static tc_cycle_fn cycle_fn;
-static void *cycle_ctx;
-static int cycle_fn_running;
+/* The module's state, all under stats_lock, zeroed in one place
+ * (stats_reset). */
+static struct stats_state {
+    uint64_t init_ns;
+    uint64_t num_pauses, pause_total, pause_max;
+    uint64_t pause_ring[TC_PAUSE_RING], pause_end_ring[TC_PAUSE_RING];
+    uint64_t cpu_stw, cpu_background, cpu_assist, cpu_sweep, cpu_barrier, cpu_idle;
+    uint64_t last_cycle_assist;
+    uint64_t last_cycles, last_marked, last_objects;
+    /* The cycle callback.  cycle_fn_running is set while the collector
+     * thread calls it, so that replacing it waits for that call to return
+     * (the caller may free the old ctx right after), unless the caller is
+     * that call itself (in_cycle_fn). */
+    tc_cycle_fn cycle_fn;
+    void *cycle_ctx;
+    int cycle_fn_running;
+} stats;
 static pthread_cond_t cycle_fn_done = PTHREAD_COND_INITIALIZER;
 static TC_TLS int in_cycle_fn;
 
 void stats_init(uint64_t now)
 {
     stats_reset();
-    init_ns = now;
+    stats.init_ns = now;
 }
 
 void stats_reset(void)
 {
     pthread_mutex_lock(&stats_lock);
-    num_pauses = pause_total = pause_max = 0;
-    memset(pause_ring, 0, sizeof pause_ring);
-    memset(pause_end_ring, 0, sizeof pause_end_ring);
-    cpu_stw = cpu_background = cpu_assist = cpu_sweep = cpu_barrier = cpu_idle = 0;
-    last_cycle_assist = 0;
-    last_cycles = last_marked = last_objects = 0;
-    cycle_fn = NULL;
-    cycle_ctx = NULL;
+    stats = (struct stats_state){0};
     pthread_mutex_unlock(&stats_lock);
 }
 
@@ -61,18 +58,18 @@ void stats_fork(int stage)
     plat_fork_cond(&cycle_fn_done, stage);
 }
 
-uint64_t stats_since_init(uint64_t now) { return now - init_ns; }
+uint64_t stats_since_init(uint64_t now) { return now - stats.init_ns; }
 
 void stats_record_pause(uint64_t ns, uint64_t end, uint64_t cpu)
 {
     pthread_mutex_lock(&stats_lock);
-    pause_ring[num_pauses % TC_PAUSE_RING] = ns;
-    pause_end_ring[num_pauses % TC_PAUSE_RING] = end - init_ns;
-    num_pauses++;
-    pause_total += ns;
-    if (ns > pause_max)
-        pause_max = ns;
-    cpu_stw += cpu;
+    stats.pause_ring[stats.num_pauses % TC_PAUSE_RING] = ns;
+    stats.pause_end_ring[stats.num_pauses % TC_PAUSE_RING] = end - stats.init_ns;
+    stats.num_pauses++;
+    stats.pause_total += ns;
+    if (ns > stats.pause_max)
+        stats.pause_max = ns;
+    stats.cpu_stw += cpu;
     pthread_mutex_unlock(&stats_lock);
 }
 
@@ -84,33 +81,33 @@ static void add_cpu(uint64_t *counter, uint64_t ns)
     pthread_mutex_unlock(&stats_lock);
 }
 
-void stats_add_cpu_background(uint64_t ns) { add_cpu(&cpu_background, ns); }
-void stats_add_cpu_sweep(uint64_t ns) { add_cpu(&cpu_sweep, ns); }
-void stats_add_cpu_barrier(uint64_t ns) { add_cpu(&cpu_barrier, ns); }
-void stats_add_cpu_idle(uint64_t ns) { add_cpu(&cpu_idle, ns); }
+void stats_add_cpu_background(uint64_t ns) { add_cpu(&stats.cpu_background, ns); }
+void stats_add_cpu_sweep(uint64_t ns) { add_cpu(&stats.cpu_sweep, ns); }
+void stats_add_cpu_barrier(uint64_t ns) { add_cpu(&stats.cpu_barrier, ns); }
+void stats_add_cpu_idle(uint64_t ns) { add_cpu(&stats.cpu_idle, ns); }
 
 /* Once per cycle, with that cycle's assist CPU. */
 void stats_add_cpu_assist(uint64_t ns)
 {
     pthread_mutex_lock(&stats_lock);
-    cpu_assist += ns;
-    last_cycle_assist = ns;
+    stats.cpu_assist += ns;
+    stats.last_cycle_assist = ns;
     pthread_mutex_unlock(&stats_lock);
 }
 
 void stats_set_last_cycle(uint64_t cycles, uint64_t marked, uint64_t objects)
 {
     pthread_mutex_lock(&stats_lock);
-    last_cycles = cycles;
-    last_marked = marked;
-    last_objects = objects;
+    stats.last_cycles = cycles;
+    stats.last_marked = marked;
+    stats.last_objects = objects;
     pthread_mutex_unlock(&stats_lock);
 }
 
 static double cpu_fraction_locked(uint64_t now)
 {
-    double avail = (double)(now - init_ns) * plat_ncpu();
-    double used = (double)(cpu_stw + cpu_background + cpu_assist + cpu_sweep + cpu_barrier);
+    double avail = (double)(now - stats.init_ns) * plat_ncpu();
+    double used = (double)(stats.cpu_stw + stats.cpu_background + stats.cpu_assist + stats.cpu_sweep + stats.cpu_barrier);
     return avail > 0 ? used / avail : 0.0;
 }
 
@@ -128,21 +125,21 @@ void tc_read_stats(tc_stats *out)
     threads_alloc_totals(&out->bytes_allocated, &out->objects_allocated);
     uint64_t now = plat_now_ns();
     pthread_mutex_lock(&stats_lock);
-    out->cycles = last_cycles;
-    out->heap_live = last_marked;
-    out->objects_live = last_objects;
-    out->pause_total_ns = pause_total;
-    out->pause_max_ns = pause_max;
-    out->num_pauses = num_pauses;
-    memcpy(out->pause_ns, pause_ring, sizeof pause_ring);
-    memcpy(out->pause_end_ns, pause_end_ring, sizeof pause_end_ring);
-    out->gc_cpu_background_ns = cpu_background + cpu_sweep;
-    out->gc_cpu_assist_ns = cpu_assist;
-    out->gc_cpu_stw_ns = cpu_stw;
-    out->gc_cpu_barrier_ns = cpu_barrier;
+    out->cycles = stats.last_cycles;
+    out->heap_live = stats.last_marked;
+    out->objects_live = stats.last_objects;
+    out->pause_total_ns = stats.pause_total;
+    out->pause_max_ns = stats.pause_max;
+    out->num_pauses = stats.num_pauses;
+    memcpy(out->pause_ns, stats.pause_ring, sizeof stats.pause_ring);
+    memcpy(out->pause_end_ns, stats.pause_end_ring, sizeof stats.pause_end_ring);
+    out->gc_cpu_background_ns = stats.cpu_background + stats.cpu_sweep;
+    out->gc_cpu_assist_ns = stats.cpu_assist;
+    out->gc_cpu_stw_ns = stats.cpu_stw;
+    out->gc_cpu_barrier_ns = stats.cpu_barrier;
     out->gc_cpu_fraction = cpu_fraction_locked(now);
-    out->last_cycle_assist_ns = last_cycle_assist;
-    out->gc_cpu_idle_ns = cpu_idle;
+    out->last_cycle_assist_ns = stats.last_cycle_assist;
+    out->gc_cpu_idle_ns = stats.cpu_idle;
     pthread_mutex_unlock(&stats_lock);
     out->heap_inuse = heap_inuse_bytes();
     out->heap_mapped = heap_mapped_bytes();
@@ -167,9 +164,9 @@ void tc_set_cycle_callback(tc_cycle_fn fn, void *ctx)
 {
     int blocked = threads_block_if_running();
     pthread_mutex_lock(&stats_lock);
-    cycle_fn = fn;
-    cycle_ctx = ctx;
-    while (cycle_fn_running && !in_cycle_fn)
+    stats.cycle_fn = fn;
+    stats.cycle_ctx = ctx;
+    while (stats.cycle_fn_running && !in_cycle_fn)
         pthread_cond_wait(&cycle_fn_done, &stats_lock);
     pthread_mutex_unlock(&stats_lock);
     threads_unblock(blocked);
@@ -261,9 +258,9 @@ void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)
         }
     }
     pthread_mutex_lock(&stats_lock);
-    tc_cycle_fn fn = cycle_fn;
-    void *ctx = cycle_ctx;
-    cycle_fn_running = fn != NULL;
+    tc_cycle_fn fn = stats.cycle_fn;
+    void *ctx = stats.cycle_ctx;
+    stats.cycle_fn_running = fn != NULL;
     pthread_mutex_unlock(&stats_lock);
     if (!fn)
         return;
@@ -271,7 +268,7 @@ void stats_emit_cycle(const tc_cycle_info *info, int trace_mode)
     fn(info, ctx);
     in_cycle_fn = 0;
     pthread_mutex_lock(&stats_lock);
-    cycle_fn_running = 0;
+    stats.cycle_fn_running = 0;
     pthread_cond_broadcast(&cycle_fn_done);
     pthread_mutex_unlock(&stats_lock);
 }
