@@ -17,10 +17,13 @@ static const char *const rank_names[RANK_COUNT] = {
 
 /* Mutexes with a rank, by address: open addressing, filled by
  * constructors and by threads attaching (frames_lock), emptied by threads
- * detaching, read by every lock call.  A slot's address is published
- * with a release store after its rank. */
+ * detaching, read by every lock call.  A slot is claimed (SLOT_CLAIMED)
+ * with a compare-and-swap, then gets its rank, then its address with a
+ * release store: two threads registering at once never share a slot, and
+ * a reader that finds the address also finds the rank. */
 #define RANKED_SLOTS 4096 /* a power of two */
 #define SLOT_DELETED ((uintptr_t)1)
+#define SLOT_CLAIMED ((uintptr_t)2)
 static tc_aword ranked_addr[RANKED_SLOTS];
 static tc_aword ranked_rank[RANKED_SLOTS];
 
@@ -36,14 +39,28 @@ static int narrays;
 
 static size_t slot_of(uintptr_t a) { return (size_t)((a >> 4) * 0x9e3779b97f4a7c15u >> 52); }
 
-void tci_lock_rank_set(const pthread_mutex_t *m, int rank)
+/* The slot holding address a, or NULL: the probe ends at an empty slot. */
+static tc_aword *slot_holding(uintptr_t a)
 {
-    uintptr_t a = (uintptr_t)m;
     for (size_t i = slot_of(a), n = 0; n < RANKED_SLOTS; i = (i + 1) % RANKED_SLOTS, n++) {
         uintptr_t seen = at_load_acquire(&ranked_addr[i]);
         if (seen == a)
-            return;
-        if ((seen == 0 || seen == SLOT_DELETED) && AO_compare_and_swap(&ranked_addr[i], seen, 0)) {
+            return &ranked_addr[i];
+        if (seen == 0)
+            break;
+    }
+    return NULL;
+}
+
+void tci_lock_rank_set(const pthread_mutex_t *m, int rank)
+{
+    uintptr_t a = (uintptr_t)m;
+    if (slot_holding(a))
+        return;
+    for (size_t i = slot_of(a), n = 0; n < RANKED_SLOTS; i = (i + 1) % RANKED_SLOTS, n++) {
+        uintptr_t seen = at_load_acquire(&ranked_addr[i]);
+        if ((seen == 0 || seen == SLOT_DELETED) &&
+            AO_compare_and_swap(&ranked_addr[i], seen, SLOT_CLAIMED)) {
             at_store(&ranked_rank[i], (uintptr_t)rank);
             at_store_release(&ranked_addr[i], a);
             return;
@@ -54,16 +71,9 @@ void tci_lock_rank_set(const pthread_mutex_t *m, int rank)
 
 void tci_lock_rank_clear(const pthread_mutex_t *m)
 {
-    uintptr_t a = (uintptr_t)m;
-    for (size_t i = slot_of(a), n = 0; n < RANKED_SLOTS; i = (i + 1) % RANKED_SLOTS, n++) {
-        uintptr_t seen = at_load_acquire(&ranked_addr[i]);
-        if (seen == 0)
-            return;
-        if (seen == a) {
-            at_store_release(&ranked_addr[i], SLOT_DELETED);
-            return;
-        }
-    }
+    tc_aword *slot = slot_holding((uintptr_t)m);
+    if (slot)
+        at_store_release(slot, SLOT_DELETED);
 }
 
 void tci_lock_rank_set_array(const pthread_mutex_t *first, size_t n, size_t stride, int rank)
@@ -87,14 +97,8 @@ static int rank_of(const pthread_mutex_t *m)
         if (off < arrays[k].n * arrays[k].stride && off % arrays[k].stride == 0)
             return arrays[k].rank;
     }
-    for (size_t i = slot_of(a), n = 0; n < RANKED_SLOTS; i = (i + 1) % RANKED_SLOTS, n++) {
-        uintptr_t seen = at_load_acquire(&ranked_addr[i]);
-        if (seen == 0)
-            break;
-        if (seen == a)
-            return (int)at_load(&ranked_rank[i]);
-    }
-    return RANK_NONE;
+    tc_aword *slot = slot_holding(a);
+    return slot ? (int)at_load(&ranked_rank[slot - ranked_addr]) : RANK_NONE;
 }
 
 /* The ranked locks this thread holds. */
