@@ -30,6 +30,8 @@
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(init_lock, RANK_INIT);
+/* The library's lifecycle: set by tc_init, cleared by tc_shutdown, both
+ * under init_lock; read without it.  It outlives teardown. */
 static tc_aword running;
 
 /* Cycle requests and completions (cyc_lock). */
@@ -37,36 +39,47 @@ static pthread_mutex_t cyc_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(cyc_lock, RANK_CYC);
 static pthread_cond_t request_cond = PTHREAD_COND_INITIALIZER; /* requested moved */
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;    /* reports_done moved */
-static uint64_t forced_upto;   /* cycles up to this number were asked by tc_collect */
-static uint64_t reports_done;  /* cycles swept and reported */
-static int collector_exit;     /* the collector thread leaves its loop (stop_threads) */
-static int shutting_down;      /* tc_shutdown: collector_wait returns at once */
-/* Written under cyc_lock, read without it. */
-static tc_aword requested;     /* highest cycle number asked for */
-static tc_aword cycles_started, cycles_marked;
-/* Cycles whose first pause is over: marking has begun (the barrier is on,
- * assists pay for allocation). */
-static tc_aword cycles_begun;
-static tc_aword phase;
 
-static pthread_t collector_thread;
-static int have_collector;
-/* Mark workers: nworkers dedicated ones (fractional when the 25% target
- * is less than a whole worker each), then nidle idle-priority ones. */
-static pthread_t *workers;
-static int nworkers, nidle;
-static double worker_duty = 1;
-static TC_OWN_LINE tc_aword worker_cpu_ns;
-static TC_OWN_LINE tc_aword idle_cpu_ns;
+/* The module's state, zeroed in one place (teardown), when none of the
+ * collector's threads runs.  stop_threads leaves the cycle counters and
+ * requests alone: start_threads carries on where it left off (fork). */
+static struct collector_state {
+    /* cyc_lock's. */
+    uint64_t forced_upto;  /* cycles up to this number were asked by tc_collect */
+    uint64_t reports_done; /* cycles swept and reported */
+    int collector_exit;    /* the collector thread leaves its loop (stop_threads) */
+    int shutting_down;     /* tc_shutdown: collector_wait returns at once */
+    /* Written under cyc_lock (or by the collector thread alone: phase and
+     * the cycle counters), read without it. */
+    tc_aword requested; /* highest cycle number asked for */
+    tc_aword cycles_started, cycles_marked;
+    /* Cycles whose first pause is over: marking has begun (the barrier is
+     * on, assists pay for allocation). */
+    tc_aword cycles_begun;
+    tc_aword phase;
+    /* The collector's threads, init_lock's (start_threads, stop_threads).
+     * Mark workers: nworkers dedicated ones (fractional when the 25%
+     * target is less than a whole worker each), then nidle idle-priority
+     * ones; each dedicated one marks worker_duty of the time. */
+    pthread_t collector_thread;
+    int have_collector;
+    pthread_t *workers;
+    int nworkers, nidle;
+    double worker_duty;
+    /* Atomic: the workers' CPU time this cycle (zeroed as it begins). */
+    TC_OWN_LINE tc_aword worker_cpu_ns;
+    TC_OWN_LINE tc_aword idle_cpu_ns;
+} col;
+
 int collector_running(void) { return at_load(&running) != 0; }
-int collector_phase(void) { return (int)at_load(&phase); }
+int collector_phase(void) { return (int)at_load(&col.phase); }
 
 static void set_phase(int p)
 {
-    at_store(&phase, (uintptr_t)p);
-    stall_note_cycle(at_load(&cycles_started), p);
+    at_store(&col.phase, (uintptr_t)p);
+    stall_note_cycle(at_load(&col.cycles_started), p);
 }
-uint64_t collector_cycles_started(void) { return at_load(&cycles_started); }
+uint64_t collector_cycles_started(void) { return at_load(&col.cycles_started); }
 
 #ifdef TC_TESTING
 static tc_aword hold_marking, hold_sweep, stw1_swept, delay_start_ns;
@@ -81,11 +94,11 @@ uint64_t collector_test_stw1_swept(void) { return at_load(&stw1_swept); }
 uint64_t collector_request(int forced)
 {
     pthread_mutex_lock(&cyc_lock);
-    uint64_t target = at_load(&cycles_started) + 1;
-    if (at_load(&requested) < target)
-        at_store(&requested, target);
-    if (forced && forced_upto < target)
-        forced_upto = target;
+    uint64_t target = at_load(&col.cycles_started) + 1;
+    if (at_load(&col.requested) < target)
+        at_store(&col.requested, target);
+    if (forced && col.forced_upto < target)
+        col.forced_upto = target;
     pthread_cond_signal(&request_cond);
     pthread_mutex_unlock(&cyc_lock);
     return target;
@@ -95,7 +108,7 @@ void collector_wait(uint64_t n)
 {
     int blocked = threads_block_if_running();
     pthread_mutex_lock(&cyc_lock);
-    while (reports_done < n && !shutting_down)
+    while (col.reports_done < n && !col.shutting_down)
         pthread_cond_wait(&done_cond, &cyc_lock);
     pthread_mutex_unlock(&cyc_lock);
     threads_unblock(blocked);
@@ -105,7 +118,7 @@ void collector_collect(int forced) { collector_wait(collector_request(forced)); 
 
 void collector_request_if_idle(void)
 {
-    if (at_load(&requested) <= at_load(&cycles_started))
+    if (at_load(&col.requested) <= at_load(&col.cycles_started))
         collector_request(0);
 }
 
@@ -119,7 +132,7 @@ static TC_TLS int on_collector_thread;
  * to finish its sweep held the finalizer benchmark's mutator 75 ms.) */
 static int past_goal_unmarked(void)
 {
-    return at_load(&requested) > at_load(&cycles_begun) && at_load(&phase) == PHASE_OFF &&
+    return at_load(&col.requested) > at_load(&col.cycles_begun) && at_load(&col.phase) == PHASE_OFF &&
            pacer_heap_estimate() >= pacer_goal();
 }
 
@@ -154,7 +167,7 @@ void collector_maybe_trigger(void)
         return;
     /* A cycle asked for and not yet past mark termination is due to
      * finish; the pacer's next trigger only exists after that. */
-    if (at_load(&requested) <= at_load(&cycles_marked)) {
+    if (at_load(&col.requested) <= at_load(&col.cycles_marked)) {
         /* A section: waking the collector may cost this thread its core. */
         int prev = stall_begin(TC_STALL_START);
         collector_request(0);
@@ -232,8 +245,8 @@ static void cycle_mark_start(cycle *c)
 #endif
     uint64_t t1 = plat_now_ns();
     barrier_take_flush_cpu(); /* count only this cycle's flushes */
-    at_store(&worker_cpu_ns, 0);
-    at_store(&idle_cpu_ns, 0);
+    at_store(&col.worker_cpu_ns, 0);
+    at_store(&col.idle_cpu_ns, 0);
     pacer_start_cycle(); /* before the snapshot: its marking is scan work */
     barrier_set_marking(1);
     weak_start_marking();
@@ -258,8 +271,8 @@ static void end_pacing(cycle *c)
         .heap_end = c->info.heap_end,
         .heap_marked = c->info.heap_marked,
         .mark_wall_ns = c->mark_begin_ns ? plat_now_ns() - c->mark_begin_ns : 0,
-        .mark_cpu_ns = at_load(&worker_cpu_ns) + c->cpu_assist_ns,
-        .idle_cpu_ns = at_load(&idle_cpu_ns),
+        .mark_cpu_ns = at_load(&col.worker_cpu_ns) + c->cpu_assist_ns,
+        .idle_cpu_ns = at_load(&col.idle_cpu_ns),
     };
     pacer_end_cycle(&pc);
 }
@@ -293,7 +306,7 @@ static void cycle_mark_done(cycle *c)
                                                         : 0));
     central_begin_sweep();
     end_pacing(c);
-    at_store_release(&cycles_marked, c->info.cycle);
+    at_store_release(&col.cycles_marked, c->info.cycle);
 }
 
 /* After the pause that ended the mark: stats_lock is also taken by
@@ -343,7 +356,7 @@ static void concurrent_mark(void)
     while (at_load(&hold_marking))
         plat_sleep_ns(100000);
 #endif
-    mark_concurrent(nworkers == 0, worker_duty, &worker_cpu_ns);
+    mark_concurrent(col.nworkers == 0, col.worker_duty, &col.worker_cpu_ns);
 }
 
 /* The whole mark inside one pause (stoptheworld=1). */
@@ -366,7 +379,7 @@ static void cycle_mark_stopped(cycle *c)
     c->info.tts1_ns = p.tts_ns;
     publish_mark_done(c);
     c->info.mark_term_attempts = 1; /* that one pause also ended the mark */
-    at_store(&cycles_begun, c->info.cycle);
+    at_store(&col.cycles_begun, c->info.cycle);
 }
 
 static void cycle_mark_concurrently(cycle *c)
@@ -378,7 +391,7 @@ static void cycle_mark_concurrently(cycle *c)
     c->info.tts1_ns = p.tts_ns;
     c->mark_begin_ns = plat_now_ns();
     set_phase(PHASE_MARK);
-    at_store(&cycles_begun, c->info.cycle);
+    at_store(&col.cycles_begun, c->info.cycle);
     /* The snapshot's TC_ROOTS frames the threads have not scanned
      * themselves (roots.h), before marking may end. */
     c->info.roots += roots_scan_owed_frames(&c->v);
@@ -433,9 +446,9 @@ static void sweep_and_report(cycle *c, uint64_t mark_end_ns)
 static int publish_cycle_start(uint64_t number)
 {
     pthread_mutex_lock(&cyc_lock);
-    at_store(&cycles_started, number);
+    at_store(&col.cycles_started, number);
     stall_note_cycle(number, collector_phase());
-    int forced = forced_upto >= number;
+    int forced = col.forced_upto >= number;
     pthread_mutex_unlock(&cyc_lock);
     return forced;
 }
@@ -448,7 +461,7 @@ static void run_cycle(uint64_t number)
     c.info.heap_start = pacer_heap_estimate();
     c.info.heap_goal = pacer_goal();
     c.info.heap_trigger = pacer_trigger();
-    c.info.mark_workers = nworkers > 0 && !opt.stoptheworld ? nworkers : 1;
+    c.info.mark_workers = col.nworkers > 0 && !opt.stoptheworld ? col.nworkers : 1;
     c.info.start_ns = stats_since_init(plat_now_ns());
     c.info.forced = publish_cycle_start(number);
     mark_set_flat_out(c.info.forced);
@@ -458,8 +471,8 @@ static void run_cycle(uint64_t number)
         cycle_mark_concurrently(&c);
     mark_set_flat_out(0);
     uint64_t mark_end = plat_now_ns();
-    c.info.cpu_background_ns = at_load(&worker_cpu_ns);
-    c.info.cpu_idle_ns = at_load(&idle_cpu_ns);
+    c.info.cpu_background_ns = at_load(&col.worker_cpu_ns);
+    c.info.cpu_idle_ns = at_load(&col.idle_cpu_ns);
     c.info.cpu_assist_ns = c.cpu_assist_ns;
     c.info.cpu_limited = pacer_take_cycle_limited();
     c.info.cpu_barrier_ns = barrier_take_flush_cpu();
@@ -478,9 +491,9 @@ static void *collector_main(void *arg)
     on_collector_thread = 1;
     plat_name_thread("tc-collector");
     pthread_mutex_lock(&cyc_lock);
-    while (!collector_exit) {
-        uint64_t next = at_load(&cycles_started) + 1;
-        if (at_load(&requested) < next) {
+    while (!col.collector_exit) {
+        uint64_t next = at_load(&col.cycles_started) + 1;
+        if (at_load(&col.requested) < next) {
             pthread_cond_wait(&request_cond, &cyc_lock);
             continue;
         }
@@ -494,7 +507,7 @@ static void *collector_main(void *arg)
 #endif
         run_cycle(next);
         pthread_mutex_lock(&cyc_lock);
-        reports_done = next;
+        col.reports_done = next;
         pthread_cond_broadcast(&done_cond);
     }
     pthread_mutex_unlock(&cyc_lock);
@@ -506,7 +519,7 @@ static void *worker_main(void *arg)
     (void)arg;
     on_collector_thread = 1;
     plat_name_thread("tc-mark");
-    mark_worker_loop(&worker_cpu_ns, worker_duty, 0);
+    mark_worker_loop(&col.worker_cpu_ns, col.worker_duty, 0);
     return NULL;
 }
 
@@ -529,7 +542,7 @@ static void *idle_worker_main(void *arg)
                       "every cycle; see TRICOLOR_IDLE_WORKERS in docs/tuning.md");
         return NULL;
     }
-    mark_worker_loop(&idle_cpu_ns, 1, 1);
+    mark_worker_loop(&col.idle_cpu_ns, 1, 1);
     return NULL;
 }
 
@@ -538,11 +551,11 @@ int collector_on_own_thread(void) { return on_collector_thread; }
 static void join_workers(void)
 {
     mark_stop_workers();
-    for (int i = 0; i < nworkers + nidle; i++)
-        pthread_join(workers[i], NULL);
-    free(workers);
-    workers = NULL;
-    nworkers = nidle = 0;
+    for (int i = 0; i < col.nworkers + col.nidle; i++)
+        pthread_join(col.workers[i], NULL);
+    free(col.workers);
+    col.workers = NULL;
+    col.nworkers = col.nidle = 0;
     plat_idle_forget_all();
 }
 
@@ -553,8 +566,8 @@ static double plan_workers(int n, int ncpu)
 {
     int marking = n > 0 ? n : 1;
     double duty = PACER_BG_UTILIZATION * ncpu / marking;
-    worker_duty = duty < 1 ? duty : 1;
-    return marking * worker_duty / ncpu;
+    col.worker_duty = duty < 1 ? duty : 1;
+    return marking * col.worker_duty / ncpu;
 }
 
 /* Let the cycle under way finish, then stop the collector thread, the
@@ -564,14 +577,14 @@ static double plan_workers(int n, int ncpu)
 static void stop_threads(void)
 {
     int blocked = threads_block_if_running();
-    if (have_collector) {
-        plat_stop_thread(collector_thread, &cyc_lock, &request_cond, &collector_exit);
-        have_collector = 0;
+    if (col.have_collector) {
+        plat_stop_thread(col.collector_thread, &cyc_lock, &request_cond, &col.collector_exit);
+        col.have_collector = 0;
         pthread_mutex_lock(&cyc_lock);
-        collector_exit = 0;
+        col.collector_exit = 0;
         pthread_mutex_unlock(&cyc_lock);
     }
-    if (workers)
+    if (col.workers)
         join_workers();
     scavenge_stop();
     threads_unblock(blocked);
@@ -581,14 +594,14 @@ static void stop_threads(void)
  * one cannot be created (nworkers and nidle count those that were). */
 static int start_workers(int n, int want_idle)
 {
-    workers = calloc((size_t)(n + want_idle) + 1, sizeof *workers);
-    if (!workers)
+    col.workers = calloc((size_t)(n + want_idle) + 1, sizeof *col.workers);
+    if (!col.workers)
         return 0;
-    for (nworkers = 0; nworkers < n; nworkers++)
-        if (plat_thread_create(&workers[nworkers], worker_main, NULL) != 0)
+    for (col.nworkers = 0; col.nworkers < n; col.nworkers++)
+        if (plat_thread_create(&col.workers[col.nworkers], worker_main, NULL) != 0)
             return 0;
-    for (nidle = 0; nidle < want_idle; nidle++)
-        if (plat_thread_create(&workers[n + nidle], idle_worker_main, NULL) != 0)
+    for (col.nidle = 0; col.nidle < want_idle; col.nidle++)
+        if (plat_thread_create(&col.workers[n + col.nidle], idle_worker_main, NULL) != 0)
             return 0;
     return 1;
 }
@@ -603,7 +616,7 @@ static int start_threads(void)
     mark_allow_workers();
     int ok = start_workers(n, n > 0 ? opt.idle_workers : 0);
     if (ok)
-        ok = have_collector = plat_thread_create(&collector_thread, collector_main, NULL) == 0;
+        ok = col.have_collector = plat_thread_create(&col.collector_thread, collector_main, NULL) == 0;
     if (ok)
         ok = scavenge_start(opt.scavenge) == 0;
     if (!ok) {
@@ -630,13 +643,9 @@ static void teardown(void)
     weak_reset();
     final_reset();
     stall_reset();
-    at_store(&cycles_started, 0);
-    at_store(&cycles_marked, 0);
-    at_store(&cycles_begun, 0);
-    at_store(&requested, 0);
-    set_phase(PHASE_OFF);
-    reports_done = forced_upto = 0;
-    shutting_down = 0;
+    pthread_mutex_lock(&cyc_lock);
+    col = (struct collector_state){.phase = PHASE_OFF}; /* no thread of ours runs */
+    pthread_mutex_unlock(&cyc_lock);
 }
 
 /* init_lock held, not running: bring the collector up, or leave the
@@ -701,7 +710,7 @@ void tc_shutdown(void)
         final_stop(); /* queued finalizers run here, the collector still up */
         at_store(&running, 0);
         pthread_mutex_lock(&cyc_lock);
-        shutting_down = 1; /* tc_collect callers stop waiting */
+        col.shutting_down = 1; /* tc_collect callers stop waiting */
         pthread_cond_broadcast(&done_cond);
         pthread_mutex_unlock(&cyc_lock);
         stop_threads(); /* a cycle in progress finishes first */

@@ -15,40 +15,56 @@
 #include "final.h"
 #include "weak.h"
 
-/* The global grey list and the gate; see mark.h.  grey_lock guards all
- * of these; gate_open_flag and nfull mirror gate_open and the list's
- * length for lock-free polling by busy markers. */
+/* The global grey list and the gate; see mark.h. */
 static pthread_mutex_t grey_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(grey_lock, RANK_GREY);
 static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER; /* workers wait here */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* mark_concurrent waits here */
 static pthread_cond_t bench_cond = PTHREAD_COND_INITIALIZER; /* benched idle workers */
-static grey_chunk *grey_full;  /* chunks holding grey objects */
-static grey_chunk *eph_full;   /* chunks of postponed ephemerons (below) */
-static grey_chunk *grey_empty; /* spare chunks */
-static int gate_open;          /* workers may take grey work */
-static uint64_t gate_opens;    /* times the gate opened: one per marking */
-static int nbusy;              /* markers holding grey work taken from the list */
-static int nwaiting;           /* workers waiting for work */
-/* mark_concurrent's thread waits on idle_cond (coordinator_waiting).  It
- * is woken when marking may be over (nothing busy, nothing on the list),
- * and, if it marks too (coordinator_helps), when work is published.  (It
- * was woken on every chunk published and every marker going idle: 6,000
- * wake-ups a second that found marking unfinished, each taking a core
- * from the program or the worker on the ephemeron benchmark.) */
-static int coordinator_waiting, coordinator_helps;
-static int stop_workers;
-static TC_OWN_LINE tc_aword gate_open_flag;
-static TC_OWN_LINE tc_aword nfull, neph;
-static TC_OWN_LINE tc_aword nwaiting_flag;
-/* Dedicated workers waiting for work (grey_lock; the flag for lock-free
- * reads): an idle-priority worker gives all its work back when one
- * waits (drain_while_open). */
-static int nwaiting_dedicated;
-static TC_OWN_LINE tc_aword dedicated_waiting_flag;
-static TC_OWN_LINE tc_aword assist_hungry; /* an assist found no work to take */
-tc_aword mark_black_allocation;
-static TC_OWN_LINE tc_aword marked_bytes, marked_objects;
+tc_aword mark_black_allocation; /* read inline (mark.h) */
+
+/* The module's state, reset in one place (mark_reset).  Unless a field
+ * says otherwise it is grey_lock's; the atomic words marked TC_OWN_LINE
+ * mirror a locked field for lock-free polling by busy markers, each on
+ * its own cache line because they are polled in the mark loop. */
+static struct mark_state {
+    grey_chunk *grey_full;  /* chunks holding grey objects */
+    grey_chunk *eph_full;   /* chunks of postponed ephemerons (below) */
+    grey_chunk *grey_empty; /* spare chunks */
+    int gate_open;          /* workers may take grey work */
+    uint64_t gate_opens;    /* times the gate opened: one per marking */
+    int nbusy;              /* markers holding grey work taken from the list */
+    int nwaiting;           /* workers waiting for work */
+    /* mark_concurrent's thread waits on idle_cond (coordinator_waiting).
+     * It is woken when marking may be over (nothing busy, nothing on the
+     * list), and, if it marks too (coordinator_helps), when work is
+     * published.  (It was woken on every chunk published and every marker
+     * going idle: 6,000 wake-ups a second that found marking unfinished,
+     * each taking a core from the program or the worker on the ephemeron
+     * benchmark.) */
+    int coordinator_waiting, coordinator_helps;
+    int stop_workers;
+    /* Dedicated workers waiting for work (the flag for lock-free reads):
+     * an idle-priority worker gives all its work back when one waits
+     * (drain_while_open). */
+    int nwaiting_dedicated;
+    TC_OWN_LINE tc_aword gate_open_flag; /* gate_open */
+    TC_OWN_LINE tc_aword nfull, neph;    /* the lengths of grey_full and eph_full */
+    TC_OWN_LINE tc_aword nwaiting_flag;  /* nwaiting != 0 */
+    TC_OWN_LINE tc_aword dedicated_waiting_flag;
+    TC_OWN_LINE tc_aword assist_hungry; /* an assist found no work to take */
+    /* Atomic, no lock: what marking marked since the collector last took
+     * the counts (mark_take_counts). */
+    TC_OWN_LINE tc_aword marked_bytes, marked_objects;
+    TC_OWN_LINE tc_aword overflowed; /* atomic: see "Mark-stack overflow" */
+    tc_aword overflow_said;          /* atomic: the overflow was reported */
+    /* Atomic: a forced cycle's markers mark flat out (mark_set_flat_out). */
+    tc_aword flat_out;
+    /* Checkmark's pending ephemerons (world stopped, no lock; see
+     * check_pending_add). */
+    uintptr_t *check_pending;
+    size_t ncheck_pending, check_pending_cap;
+} mk;
 
 /* Mark-stack overflow.  Marking never needs memory it cannot get: when
  * no chunk is free and malloc fails, a marker drops the grey object it
@@ -60,8 +76,6 @@ static TC_OWN_LINE tc_aword marked_bytes, marked_objects;
  * nothing grey every chunk is free, so the rescan can always push. */
 #define RESERVE_CHUNKS 2
 static grey_chunk reserve_chunks[RESERVE_CHUNKS];
-static TC_OWN_LINE tc_aword overflowed;
-static tc_aword overflow_said;
 
 /* Take grey_lock.  Its holder may be an idle-priority worker that lost
  * its core (it takes grey_lock while it marks at idle priority, to publish
@@ -83,9 +97,9 @@ static int is_reserve(const grey_chunk *c)
 static grey_chunk *chunk_get_empty(void)
 {
     lock_grey();
-    grey_chunk *c = grey_empty;
+    grey_chunk *c = mk.grey_empty;
     if (c)
-        grey_empty = c->next;
+        mk.grey_empty = c->next;
     pthread_mutex_unlock(&grey_lock);
     if (!c && !PLAT_FAULT(PLAT_FAULT_MARK_CHUNK))
         c = malloc(sizeof *c);
@@ -98,8 +112,8 @@ static grey_chunk *chunk_get_empty(void)
 
 static void note_overflow(void)
 {
-    at_store(&overflowed, 1);
-    if (!at_load(&overflow_said) && at_cas(&overflow_said, 0, 1))
+    at_store(&mk.overflowed, 1);
+    if (!at_load(&mk.overflow_said) && at_cas(&mk.overflow_said, 0, 1))
         plat_diag("out of memory for the mark stack: marking goes on, and mark termination "
                   "rescans the marked heap (a longer pause)");
 }
@@ -107,8 +121,8 @@ static void note_overflow(void)
 static void put_empty(grey_chunk *c)
 {
     lock_grey();
-    c->next = grey_empty;
-    grey_empty = c;
+    c->next = mk.grey_empty;
+    mk.grey_empty = c;
     pthread_mutex_unlock(&grey_lock);
 }
 
@@ -119,16 +133,16 @@ static void publish_locked(grey_chunk **list, tc_aword *count, grey_chunk *c)
     c->next = *list;
     *list = c;
     at_store(count, at_load(count) + 1);
-    if (gate_open && nwaiting)
+    if (mk.gate_open && mk.nwaiting)
         pthread_cond_signal(&work_cond);
-    if (coordinator_waiting && coordinator_helps)
+    if (mk.coordinator_waiting && mk.coordinator_helps)
         pthread_cond_signal(&idle_cond);
 }
 
 static void put_full(grey_chunk *c)
 {
     lock_grey();
-    publish_locked(&grey_full, &nfull, c);
+    publish_locked(&mk.grey_full, &mk.nfull, c);
     pthread_mutex_unlock(&grey_lock);
 }
 
@@ -137,25 +151,25 @@ static void put_full(grey_chunk *c)
 static void put_eph(grey_chunk *c)
 {
     lock_grey();
-    publish_locked(&eph_full, &neph, c);
+    publish_locked(&mk.eph_full, &mk.neph, c);
     pthread_mutex_unlock(&grey_lock);
 }
 
 /* grey_lock held: is there work on the global lists for a marker that
  * may take postponed ephemerons (any but a program thread)? */
-static int has_work_locked(void) { return grey_full || eph_full; }
+static int has_work_locked(void) { return mk.grey_full || mk.eph_full; }
 
 /* grey_lock held: a chunk of grey work, or, if there is none and
  * `postponed` is set, one of postponed ephemerons. */
 static grey_chunk *take_full_locked(int postponed)
 {
-    grey_chunk *c = grey_full;
+    grey_chunk *c = mk.grey_full;
     if (c) {
-        grey_full = c->next;
-        at_store(&nfull, at_load(&nfull) - 1);
-    } else if (postponed && (c = eph_full) != NULL) {
-        eph_full = c->next;
-        at_store(&neph, at_load(&neph) - 1);
+        mk.grey_full = c->next;
+        at_store(&mk.nfull, at_load(&mk.nfull) - 1);
+    } else if (postponed && (c = mk.eph_full) != NULL) {
+        mk.eph_full = c->next;
+        at_store(&mk.neph, at_load(&mk.neph) - 1);
     }
     return c;
 }
@@ -168,8 +182,8 @@ static grey_chunk *take_full(int postponed)
     return c;
 }
 
-int mark_has_global_work(void) { return at_load(&nfull) != 0 || at_load(&neph) != 0; }
-int mark_gate_is_open(void) { return at_load(&gate_open_flag) != 0; }
+int mark_has_global_work(void) { return at_load(&mk.nfull) != 0 || at_load(&mk.neph) != 0; }
+int mark_gate_is_open(void) { return at_load(&mk.gate_open_flag) != 0; }
 
 void mark_visitor_init(tc_visitor *v, int mode)
 {
@@ -266,13 +280,13 @@ static void *pop_grey(tc_visitor *v)
 static void share_work(tc_visitor *v)
 {
     grey_chunk *c = v->chunk;
-    if (!c || c->n < 8 || at_load(&nfull) ||
-        !(at_load(&nwaiting_flag) || at_load(&assist_hungry)))
+    if (!c || c->n < 8 || at_load(&mk.nfull) ||
+        !(at_load(&mk.nwaiting_flag) || at_load(&mk.assist_hungry)))
         return;
     grey_chunk *half = chunk_get_empty();
     if (!half)
         return;
-    at_store(&assist_hungry, 0);
+    at_store(&mk.assist_hungry, 0);
     size_t keep = c->n / 2;
     half->n = c->n - keep;
     memcpy(half->items, c->items + keep, half->n * sizeof(void *));
@@ -527,20 +541,18 @@ static int key_reached(const tc_visitor *v, uintptr_t key)
 
 /* Checkmark's ephemerons whose key it has not reached yet: it resolves
  * them by iteration (world stopped), not through the pending table. */
-static uintptr_t *check_pending;
-static size_t ncheck_pending, check_pending_cap;
 
 static void check_pending_add(uintptr_t eph)
 {
-    if (ncheck_pending == check_pending_cap) {
-        size_t cap = check_pending_cap ? 2 * check_pending_cap : 1024;
-        uintptr_t *p = realloc(check_pending, cap * sizeof *p);
+    if (mk.ncheck_pending == mk.check_pending_cap) {
+        size_t cap = mk.check_pending_cap ? 2 * mk.check_pending_cap : 1024;
+        uintptr_t *p = realloc(mk.check_pending, cap * sizeof *p);
         if (!p)
             plat_fatal("checkmark: out of memory for %zu ephemerons", cap);
-        check_pending = p;
-        check_pending_cap = cap;
+        mk.check_pending = p;
+        mk.check_pending_cap = cap;
     }
-    check_pending[ncheck_pending++] = eph;
+    mk.check_pending[mk.ncheck_pending++] = eph;
 }
 
 /* Word 0 the key, word 1 the value, the rest strong (tricolor.h). */
@@ -772,8 +784,8 @@ static void rescan_span(tc_span *s, void *ctx)
 int mark_finish_overflow(tc_visitor *v)
 {
     int passes = 0;
-    while (at_load(&overflowed)) {
-        at_store(&overflowed, 0);
+    while (at_load(&mk.overflowed)) {
+        at_store(&mk.overflowed, 0);
         heap_for_each_span(rescan_span, v);
         passes++;
     }
@@ -819,7 +831,7 @@ int mark_drain_until(tc_visitor *v, uint64_t deadline_ns)
  * want every core, and its work waits with it (design.md §10). */
 static int idle_should_give_back(void)
 {
-    return at_load(&dedicated_waiting_flag) || at_load(&assist_hungry);
+    return at_load(&mk.dedicated_waiting_flag) || at_load(&mk.assist_hungry);
 }
 
 /* An idle worker marks at idle priority, and only then: it takes and
@@ -850,12 +862,12 @@ static void drain_while_open(tc_visitor *v, uint64_t deadline_ns, int idle)
         if (v->visits >= next_check) {
             next_check = v->visits + CHECK_VISITS;
             flush_counts(v);
-            if (!at_load(&gate_open_flag))
+            if (!at_load(&mk.gate_open_flag))
                 break;
             if (deadline_ns != UINT64_MAX && plat_now_ns() >= deadline_ns)
                 break;
             if (idle && idle_should_give_back()) {
-                at_store(&assist_hungry, 0); /* fed below */
+                at_store(&mk.assist_hungry, 0); /* fed below */
                 break;
             }
             share_work(v);
@@ -867,8 +879,8 @@ static void drain_while_open(tc_visitor *v, uint64_t deadline_ns, int idle)
 /* grey_lock held: the caller stops holding grey work. */
 static void leave_busy_locked(void)
 {
-    nbusy--;
-    if (!nbusy && coordinator_waiting && (coordinator_helps || !has_work_locked()))
+    mk.nbusy--;
+    if (!mk.nbusy && mk.coordinator_waiting && (mk.coordinator_helps || !has_work_locked()))
         pthread_cond_signal(&idle_cond);
 }
 
@@ -882,7 +894,7 @@ static void start_on_work_locked(tc_visitor *v, int background)
     v->background = background;
     v->nowait = !background;
     v->chunk = take_full_locked(background);
-    nbusy++;
+    mk.nbusy++;
     pthread_mutex_unlock(&grey_lock);
 }
 
@@ -913,9 +925,7 @@ static uint64_t drain_one_chunk_locked(tc_aword *cpu_ns, int idle, uint64_t dead
  * until the cycle ends, so pacing the markers to leave it the cores only
  * made it wait longer: on 2 cores one worker marked half of the time, and
  * two workers marked no faster than one. */
-static tc_aword flat_out;
-
-void mark_set_flat_out(int on) { at_store(&flat_out, (uintptr_t)(on != 0)); }
+void mark_set_flat_out(int on) { at_store(&mk.flat_out, (uintptr_t)(on != 0)); }
 
 /* grey_lock held: one burst of background marking, then, for a
  * fractional marker, a rest long enough to keep its share at `duty`.  An
@@ -924,7 +934,7 @@ void mark_set_flat_out(int on) { at_store(&flat_out, (uintptr_t)(on != 0)); }
  * was kept off the CPU for most of its burst: the cores are not spare. */
 static int mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
 {
-    if (at_load(&flat_out) && !idle)
+    if (at_load(&mk.flat_out) && !idle)
         duty = 1;
     uint64_t t0 = plat_now_ns();
     int sliced = duty < 1 || idle;
@@ -941,10 +951,10 @@ static int mark_burst_locked(tc_aword *cpu_ns, double duty, int idle)
 uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
 {
     lock_grey();
-    if (!gate_open || !grey_full) {
-        int hungry = gate_open;
+    if (!mk.gate_open || !mk.grey_full) {
+        int hungry = mk.gate_open;
         if (hungry)
-            at_store(&assist_hungry, 1);
+            at_store(&mk.assist_hungry, 1);
         pthread_mutex_unlock(&grey_lock);
         if (hungry)
             plat_idle_lift_all();
@@ -978,9 +988,9 @@ uint64_t mark_assist(uint64_t work, uint64_t deadline_ns)
 
 static void set_gate_locked(int open)
 {
-    gate_opens += open != 0;
-    gate_open = open;
-    at_store(&gate_open_flag, (uintptr_t)open);
+    mk.gate_opens += open != 0;
+    mk.gate_open = open;
+    at_store(&mk.gate_open_flag, (uintptr_t)open);
     if (open) {
         pthread_cond_broadcast(&work_cond);
         pthread_cond_broadcast(&bench_cond);
@@ -1010,7 +1020,7 @@ static void coordinator_wait_locked(void)
         ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait(&idle_cond, &grey_lock, &ts);
-    if (nbusy)
+    if (mk.nbusy)
         plat_idle_lift_overdue(IDLE_OVERDUE_NS);
 }
 
@@ -1018,17 +1028,17 @@ void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
 {
     lock_grey();
     set_gate_locked(1);
-    coordinator_helps = help;
+    mk.coordinator_helps = help;
     for (;;) {
         if (help && has_work_locked()) {
             mark_burst_locked(cpu_ns, duty, 0);
             continue;
         }
-        if (!nbusy && !has_work_locked())
+        if (!mk.nbusy && !has_work_locked())
             break;
-        coordinator_waiting = 1;
+        mk.coordinator_waiting = 1;
         coordinator_wait_locked();
-        coordinator_waiting = 0;
+        mk.coordinator_waiting = 0;
     }
     set_gate_locked(0);
     pthread_mutex_unlock(&grey_lock);
@@ -1037,12 +1047,12 @@ void mark_concurrent(int help, double duty, tc_aword *cpu_ns)
 /* grey_lock held: a worker starts (+1) or stops (-1) waiting for work. */
 static void note_waiting_locked(int delta, int idle)
 {
-    nwaiting += delta;
-    at_store(&nwaiting_flag, (uintptr_t)nwaiting);
+    mk.nwaiting += delta;
+    at_store(&mk.nwaiting_flag, (uintptr_t)mk.nwaiting);
     if (!idle) {
-        nwaiting_dedicated += delta;
-        at_store(&dedicated_waiting_flag, (uintptr_t)nwaiting_dedicated);
-        if (delta > 0 && nbusy)
+        mk.nwaiting_dedicated += delta;
+        at_store(&mk.dedicated_waiting_flag, (uintptr_t)mk.nwaiting_dedicated);
+        if (delta > 0 && mk.nbusy)
             plat_idle_lift_all(); /* it may hold the only work */
     }
 }
@@ -1064,8 +1074,8 @@ void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
     lock_grey();
     for (;;) {
         for (;;) {
-            int sits_out = gate_open && gate_opens < sit_out_until;
-            if (stop_workers || (gate_open && has_work_locked() && !sits_out))
+            int sits_out = mk.gate_open && mk.gate_opens < sit_out_until;
+            if (mk.stop_workers || (mk.gate_open && has_work_locked() && !sits_out))
                 break;
             if (sits_out) { /* (not on work_cond: it would eat a signal) */
                 pthread_cond_wait(&bench_cond, &grey_lock);
@@ -1075,10 +1085,10 @@ void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
             pthread_cond_wait(&work_cond, &grey_lock);
             note_waiting_locked(-1, idle);
         }
-        if (stop_workers)
+        if (mk.stop_workers)
             break;
         if (mark_burst_locked(cpu_ns, duty, idle)) {
-            sit_out_until = gate_opens + sit_out;
+            sit_out_until = mk.gate_opens + sit_out;
             sit_out = sit_out < MAX_SIT_OUT ? 2 * sit_out : MAX_SIT_OUT;
         } else {
             sit_out = 1;
@@ -1090,7 +1100,7 @@ void mark_worker_loop(tc_aword *cpu_ns, double duty, int idle)
 void mark_allow_workers(void)
 {
     lock_grey();
-    stop_workers = 0;
+    mk.stop_workers = 0;
     pthread_mutex_unlock(&grey_lock);
 }
 
@@ -1105,7 +1115,7 @@ void mark_fork(int stage)
 void mark_stop_workers(void)
 {
     lock_grey();
-    stop_workers = 1;
+    mk.stop_workers = 1;
     pthread_cond_broadcast(&work_cond);
     pthread_cond_broadcast(&bench_cond);
     pthread_mutex_unlock(&grey_lock);
@@ -1136,20 +1146,20 @@ static void check_resolve_ephemerons(tc_visitor *v)
     for (int progress = 1; progress;) {
         progress = 0;
         size_t kept = 0;
-        for (size_t i = 0; i < ncheck_pending; i++) {
-            uintptr_t eph = check_pending[i];
+        for (size_t i = 0; i < mk.ncheck_pending; i++) {
+            uintptr_t eph = mk.check_pending[i];
             if (key_reached(v, at_load(&((const tc_aword *)eph)[0]))) {
                 scan_ephemeron_value(v, eph);
                 progress = 1;
             } else {
-                check_pending[kept++] = eph;
+                mk.check_pending[kept++] = eph;
             }
         }
-        ncheck_pending = kept;
+        mk.ncheck_pending = kept;
         mark_drain(v);
         mark_finish_overflow(v);
     }
-    ncheck_pending = 0;
+    mk.ncheck_pending = 0;
 }
 
 void mark_checkmark(void (*scan_roots)(tc_visitor *v))
@@ -1166,34 +1176,27 @@ void mark_checkmark(void (*scan_roots)(tc_visitor *v))
 
 void mark_add_counts(uint64_t bytes, uint64_t objects)
 {
-    at_add(&marked_bytes, bytes);
-    at_add(&marked_objects, objects);
+    at_add(&mk.marked_bytes, bytes);
+    at_add(&mk.marked_objects, objects);
 }
 
 void mark_take_counts(uint64_t *bytes, uint64_t *objects)
 {
-    *bytes = at_load(&marked_bytes);
-    *objects = at_load(&marked_objects);
-    at_store(&marked_bytes, 0);
-    at_store(&marked_objects, 0);
+    *bytes = at_load(&mk.marked_bytes);
+    *objects = at_load(&mk.marked_objects);
+    at_store(&mk.marked_bytes, 0);
+    at_store(&mk.marked_objects, 0);
 }
 
+/* No marker runs (the collector is down or not yet up): free the chunks
+ * and zero the state, then put the reserve back on the empty list. */
 void mark_reset(void)
 {
     lock_grey();
-    grey_chunk *lists[3] = {grey_full, eph_full, grey_empty};
-    grey_full = eph_full = grey_empty = NULL;
-    gate_open = nbusy = nwaiting = nwaiting_dedicated = coordinator_waiting = coordinator_helps =
-        stop_workers = 0;
-    at_store(&dedicated_waiting_flag, 0);
-    at_store(&gate_open_flag, 0);
-    at_store(&nfull, 0);
-    at_store(&neph, 0);
-    at_store(&nwaiting_flag, 0);
-    at_store(&assist_hungry, 0);
+    grey_chunk *lists[3] = {mk.grey_full, mk.eph_full, mk.grey_empty};
+    free(mk.check_pending);
+    mk = (struct mark_state){0};
     pthread_mutex_unlock(&grey_lock);
-    uint64_t bytes, objects;
-    mark_take_counts(&bytes, &objects);
     for (int i = 0; i < 3; i++)
         while (lists[i]) {
             grey_chunk *c = lists[i];
@@ -1203,6 +1206,5 @@ void mark_reset(void)
         }
     for (int i = 0; i < RESERVE_CHUNKS; i++)
         put_empty(&reserve_chunks[i]);
-    at_store(&overflowed, 0);
     at_store(&mark_black_allocation, 0);
 }

@@ -207,67 +207,64 @@ void pacer_limiter_feed(pacer_limiter *l, uint64_t total_cpu_ns, uint64_t gc_cpu
 
 static pthread_mutex_t pacer_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(pacer_lock, RANK_PACER);
-static pacer_model model;                 /* pacer_lock */
-static TC_OWN_LINE tc_aword heap_estimate; /* written on every refill */
-/* Published copies of the model's results and settings, read lock-free. */
-static tc_aword goal, trigger, gc_percent, memory_limit;
-
-/* The cycle under way (set in pause 1, read lock-free by assists). */
-static tc_aword marking, cycle_number, cycle_goal, cycle_hard_goal, cycle_heap_start, scan_expected;
-static TC_OWN_LINE tc_aword scan_done;   /* bytes marked this cycle */
-static TC_OWN_LINE tc_aword bg_credit;   /* background scan work not yet taken */
-static TC_OWN_LINE tc_aword cycle_assist_ns;
-static tc_aword cycle_limited; /* an assist was skipped: limiter full */
-
-/* The CPU limiter (limiter_lock, taken with trylock: whoever polls). */
 static pthread_mutex_t limiter_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(limiter_lock, RANK_LIMITER);
-static pacer_limiter limiter;
-static tc_aword limiter_last_ns; /* also polled without the lock */
-static uint64_t limiter_last_gc;
-static TC_OWN_LINE tc_aword gc_cpu_total;
-static tc_aword limiter_full_flag;
-static int ncpu;
+
+/* The module's state, set afresh in one place (pacer_init, before the
+ * collector's threads start). */
+static struct pacer_state {
+    pacer_model model;                 /* pacer_lock */
+    TC_OWN_LINE tc_aword heap_estimate; /* written on every refill */
+    /* Published copies of the model's results and settings, read
+     * lock-free. */
+    tc_aword goal, trigger, gc_percent, memory_limit;
+    /* The cycle under way (set in pause 1, read lock-free by assists). */
+    tc_aword marking, cycle_number, cycle_goal, cycle_hard_goal, cycle_heap_start, scan_expected;
+    TC_OWN_LINE tc_aword scan_done; /* bytes marked this cycle */
+    TC_OWN_LINE tc_aword bg_credit; /* background scan work not yet taken */
+    TC_OWN_LINE tc_aword cycle_assist_ns;
+    tc_aword cycle_limited; /* an assist was skipped: limiter full */
+    /* The CPU limiter (limiter_lock, taken with trylock: whoever polls). */
+    pacer_limiter limiter;
+    tc_aword limiter_last_ns; /* also polled without the lock */
+    uint64_t limiter_last_gc;
+    TC_OWN_LINE tc_aword gc_cpu_total;
+    tc_aword limiter_full_flag;
+    int ncpu;
+} pc;
 #define LIMITER_POLL_NS 1000000
 #define ASSIST_WAIT_NS 20000 /* an assist with no work to take waits this long */
 
 static void publish_locked(void)
 {
-    pacer_model_update(&model);
-    at_store(&goal, model.goal);
-    at_store(&trigger, model.trigger);
-    at_store(&gc_percent, (uintptr_t)(intptr_t)model.gc_percent);
-    at_store(&memory_limit, (uintptr_t)model.memory_limit);
+    pacer_model_update(&pc.model);
+    at_store(&pc.goal, pc.model.goal);
+    at_store(&pc.trigger, pc.model.trigger);
+    at_store(&pc.gc_percent, (uintptr_t)(intptr_t)pc.model.gc_percent);
+    at_store(&pc.memory_limit, (uintptr_t)pc.model.memory_limit);
 }
 
 /* What one cycle accumulates, zeroed when the next one starts. */
 static void reset_cycle_counters(void)
 {
-    at_store(&scan_done, 0);
-    at_store(&bg_credit, 0);
-    at_store(&cycle_assist_ns, 0);
-    at_store(&cycle_limited, 0);
+    at_store(&pc.scan_done, 0);
+    at_store(&pc.bg_credit, 0);
+    at_store(&pc.cycle_assist_ns, 0);
+    at_store(&pc.cycle_limited, 0);
 }
 
+/* Before the collector's threads start: nothing else reads the state. */
 void pacer_init(int pct, int64_t limit, double bg_utilization)
 {
     pthread_mutex_lock(&pacer_lock);
-    pacer_model_init(&model, pct, limit, bg_utilization);
-    publish_locked();
-    pthread_mutex_unlock(&pacer_lock);
-    at_store(&heap_estimate, 0);
-    at_store(&marking, 0);
-    at_store(&cycle_number, 0);
-    at_store(&cycle_heap_start, 0);
-    reset_cycle_counters();
-    at_store(&gc_cpu_total, 0);
-    ncpu = plat_ncpu();
     pthread_mutex_lock(&limiter_lock);
-    pacer_limiter_init(&limiter, ncpu);
-    at_store(&limiter_last_ns, plat_now_ns());
-    limiter_last_gc = 0;
-    at_store(&limiter_full_flag, 0);
+    pc = (struct pacer_state){.ncpu = plat_ncpu()};
+    pacer_model_init(&pc.model, pct, limit, bg_utilization);
+    publish_locked();
+    pacer_limiter_init(&pc.limiter, pc.ncpu);
+    at_store(&pc.limiter_last_ns, plat_now_ns());
     pthread_mutex_unlock(&limiter_lock);
+    pthread_mutex_unlock(&pacer_lock);
 }
 
 void pacer_fork(int stage)
@@ -276,97 +273,97 @@ void pacer_fork(int stage)
     plat_fork_mutex(&limiter_lock, stage);
 }
 
-void pacer_note_allocated(uint64_t bytes) { at_add(&heap_estimate, bytes); }
-void pacer_note_unused(uint64_t bytes) { at_sub(&heap_estimate, bytes); }
-int pacer_should_trigger(void) { return at_load(&heap_estimate) >= at_load(&trigger); }
+void pacer_note_allocated(uint64_t bytes) { at_add(&pc.heap_estimate, bytes); }
+void pacer_note_unused(uint64_t bytes) { at_sub(&pc.heap_estimate, bytes); }
+int pacer_should_trigger(void) { return at_load(&pc.heap_estimate) >= at_load(&pc.trigger); }
 
 void pacer_start_cycle(void)
 {
-    uint64_t live = at_load(&heap_estimate);
+    uint64_t live = at_load(&pc.heap_estimate);
     pthread_mutex_lock(&pacer_lock);
-    at_store(&cycle_goal, model.goal);
-    at_store(&cycle_hard_goal, pacer_model_hard_goal(&model));
+    at_store(&pc.cycle_goal, pc.model.goal);
+    at_store(&pc.cycle_hard_goal, pacer_model_hard_goal(&pc.model));
     /* The work to expect is what the last cycle found live; before any
      * cycle has, everything in use might be. */
-    at_store(&scan_expected, model.heap_marked ? model.heap_marked : live);
+    at_store(&pc.scan_expected, pc.model.heap_marked ? pc.model.heap_marked : live);
     pthread_mutex_unlock(&pacer_lock);
-    at_store(&cycle_heap_start, live);
+    at_store(&pc.cycle_heap_start, live);
     reset_cycle_counters();
-    at_add(&cycle_number, 1);
-    at_store_seq(&marking, 1);
+    at_add(&pc.cycle_number, 1);
+    at_store_seq(&pc.marking, 1);
 }
 
 void pacer_end_cycle(pacer_cycle *c)
 {
-    at_store_seq(&marking, 0);
-    c->heap_start = at_load(&cycle_heap_start);
-    c->scan_work = at_load(&scan_done);
-    c->ncpu = ncpu;
+    at_store_seq(&pc.marking, 0);
+    c->heap_start = at_load(&pc.cycle_heap_start);
+    c->scan_work = at_load(&pc.scan_done);
+    c->ncpu = pc.ncpu;
     pthread_mutex_lock(&pacer_lock);
-    pacer_model_end_cycle(&model, c);
+    pacer_model_end_cycle(&pc.model, c);
     publish_locked();
     pthread_mutex_unlock(&pacer_lock);
-    at_store(&heap_estimate, c->heap_marked);
+    at_store(&pc.heap_estimate, c->heap_marked);
 }
 
 void pacer_set_overhead(uint64_t bytes)
 {
     pthread_mutex_lock(&pacer_lock);
-    model.overhead = bytes;
+    pc.model.overhead = bytes;
     publish_locked();
     pthread_mutex_unlock(&pacer_lock);
 }
 
 void pacer_note_scan(uint64_t bytes, int background)
 {
-    at_add(&scan_done, bytes);
+    at_add(&pc.scan_done, bytes);
     if (background)
-        at_add(&bg_credit, bytes);
+        at_add(&pc.bg_credit, bytes);
 }
 
-void pacer_note_gc_cpu(uint64_t ns) { at_add(&gc_cpu_total, ns); }
+void pacer_note_gc_cpu(uint64_t ns) { at_add(&pc.gc_cpu_total, ns); }
 
 /* Feed the limiter what happened since the last poll, at most once per
  * LIMITER_POLL_NS, by whichever thread gets the lock; then read it. */
 int pacer_limiter_full(void)
 {
     uint64_t now = plat_now_ns();
-    if (now - at_load(&limiter_last_ns) >= LIMITER_POLL_NS &&
+    if (now - at_load(&pc.limiter_last_ns) >= LIMITER_POLL_NS &&
         pthread_mutex_trylock(&limiter_lock) == 0) {
         now = plat_now_ns();
-        uint64_t gc = at_load(&gc_cpu_total), last = at_load(&limiter_last_ns);
+        uint64_t gc = at_load(&pc.gc_cpu_total), last = at_load(&pc.limiter_last_ns);
         if (now > last) {
-            pacer_limiter_feed(&limiter, (now - last) * (uint64_t)ncpu, gc - limiter_last_gc);
-            at_store(&limiter_last_ns, now);
-            limiter_last_gc = gc;
-            at_store(&limiter_full_flag, (uintptr_t)limiter.full);
+            pacer_limiter_feed(&pc.limiter, (now - last) * (uint64_t)pc.ncpu, gc - pc.limiter_last_gc);
+            at_store(&pc.limiter_last_ns, now);
+            pc.limiter_last_gc = gc;
+            at_store(&pc.limiter_full_flag, (uintptr_t)pc.limiter.full);
         }
         pthread_mutex_unlock(&limiter_lock);
     }
-    return (int)at_load(&limiter_full_flag);
+    return (int)at_load(&pc.limiter_full_flag);
 }
 
 /* Take up to `want` bytes of the background workers' credit. */
 static uint64_t steal_credit(uint64_t want)
 {
     for (;;) {
-        uint64_t have = at_load(&bg_credit);
+        uint64_t have = at_load(&pc.bg_credit);
         uint64_t take = have < want ? have : want;
-        if (take == 0 || at_cas(&bg_credit, have, have - take))
+        if (take == 0 || at_cas(&pc.bg_credit, have, have - take))
             return take;
     }
 }
 
 static void charge(tc_thread *t, uint64_t bytes)
 {
-    uint64_t n = at_load(&cycle_number);
+    uint64_t n = at_load(&pc.cycle_number);
     if (t->assist_cycle != n) { /* credit and debt belong to one cycle */
         t->assist_cycle = n;
         t->assist_credit = 0;
     }
-    double ratio = pacer_model_assist(at_load(&cycle_goal), at_load(&cycle_hard_goal),
-                                      at_load(&heap_estimate), at_load(&scan_expected),
-                                      at_load(&cycle_heap_start), at_load(&scan_done));
+    double ratio = pacer_model_assist(at_load(&pc.cycle_goal), at_load(&pc.cycle_hard_goal),
+                                      at_load(&pc.heap_estimate), at_load(&pc.scan_expected),
+                                      at_load(&pc.cycle_heap_start), at_load(&pc.scan_done));
     t->assist_credit -= (int64_t)((double)bytes * ratio);
 }
 
@@ -380,7 +377,7 @@ static void charge(tc_thread *t, uint64_t bytes)
  * wait too. */
 static void assist_mark(tc_thread *t, uint64_t bytes)
 {
-    uint64_t live = at_load(&heap_estimate), g = at_load(&cycle_goal);
+    uint64_t live = at_load(&pc.heap_estimate), g = at_load(&pc.cycle_goal);
     int may_wait = g != UINT64_MAX && (double)live >= (double)g * PACER_OVERRUN_FACTOR;
     uint64_t start = plat_now_ns(), cpu0 = plat_thread_cpu_ns();
     uint64_t cap = pacer_model_assist_cap_ns(g, live, bytes), waited = 0;
@@ -411,7 +408,7 @@ static void assist_mark(tc_thread *t, uint64_t bytes)
     stall_end(prev);
     uint64_t cpu = plat_thread_cpu_ns() - cpu0;
     at_store(&t->assist_ns, at_load(&t->assist_ns) + cpu);
-    at_add(&cycle_assist_ns, cpu);
+    at_add(&pc.cycle_assist_ns, cpu);
     pacer_note_gc_cpu(cpu);
 }
 
@@ -419,7 +416,7 @@ void pacer_assist(tc_thread *t, uint64_t bytes)
 {
     /* The stress mode wants marking slow, overlapping the program's
      * stores: allocations do not mark. */
-    if (!at_load(&marking) || opt.stress)
+    if (!at_load(&pc.marking) || opt.stress)
         return;
     charge(t, bytes);
     if (t->assist_credit >= 0)
@@ -428,7 +425,7 @@ void pacer_assist(tc_thread *t, uint64_t bytes)
     if (t->assist_credit >= 0)
         return;
     if (pacer_limiter_full()) {
-        at_store(&cycle_limited, 1);
+        at_store(&pc.cycle_limited, 1);
         return;
     }
     assist_mark(t, bytes);
@@ -436,12 +433,12 @@ void pacer_assist(tc_thread *t, uint64_t bytes)
 
 uint64_t pacer_take_cycle_assist_ns(void)
 {
-    uint64_t ns = at_load(&cycle_assist_ns);
-    at_sub(&cycle_assist_ns, ns);
+    uint64_t ns = at_load(&pc.cycle_assist_ns);
+    at_sub(&pc.cycle_assist_ns, ns);
     return ns;
 }
 
-int pacer_take_cycle_limited(void) { return (int)at_load(&cycle_limited); }
+int pacer_take_cycle_limited(void) { return (int)at_load(&pc.cycle_limited); }
 
 uint64_t tc_thread_assist_ns(void)
 {
@@ -449,17 +446,17 @@ uint64_t tc_thread_assist_ns(void)
     return t ? at_load(&t->assist_ns) : 0;
 }
 
-uint64_t pacer_heap_estimate(void) { return at_load(&heap_estimate); }
-uint64_t pacer_goal(void) { return at_load(&goal); }
-uint64_t pacer_trigger(void) { return at_load(&trigger); }
-int pacer_gc_percent(void) { return (int)(intptr_t)at_load(&gc_percent); }
-int64_t pacer_memory_limit(void) { return (int64_t)at_load(&memory_limit); }
+uint64_t pacer_heap_estimate(void) { return at_load(&pc.heap_estimate); }
+uint64_t pacer_goal(void) { return at_load(&pc.goal); }
+uint64_t pacer_trigger(void) { return at_load(&pc.trigger); }
+int pacer_gc_percent(void) { return (int)(intptr_t)at_load(&pc.gc_percent); }
+int64_t pacer_memory_limit(void) { return (int64_t)at_load(&pc.memory_limit); }
 
 int tc_set_gc_percent(int percent)
 {
     pthread_mutex_lock(&pacer_lock);
-    int prev = model.gc_percent;
-    model.gc_percent = percent < 0 ? TC_GC_OFF : percent;
+    int prev = pc.model.gc_percent;
+    pc.model.gc_percent = percent < 0 ? TC_GC_OFF : percent;
     publish_locked();
     pthread_mutex_unlock(&pacer_lock);
     scavenge_wake();
@@ -469,9 +466,9 @@ int tc_set_gc_percent(int percent)
 int64_t tc_set_memory_limit(int64_t bytes)
 {
     pthread_mutex_lock(&pacer_lock);
-    int64_t prev = model.memory_limit;
+    int64_t prev = pc.model.memory_limit;
     if (bytes > 0) {
-        model.memory_limit = bytes;
+        pc.model.memory_limit = bytes;
         publish_locked();
     }
     pthread_mutex_unlock(&pacer_lock);

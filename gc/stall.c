@@ -13,17 +13,29 @@
 #include "platform.h"
 #include "threads.h"
 
-/* The cycle started last and its phase, as the collector told them. */
-static tc_aword cycle_now, phase_now;
+/* Stalls, summed: since init, and since the last cycle report. */
+typedef struct stall_totals {
+    tc_aword n, ns, max_ns;
+    tc_aword cause_ns[TC_STALL_CAUSES];
+} stall_totals;
+
+uint64_t stall_threshold_ns; /* read inline (stall.h) */
+
+/* The module's state, zeroed in one place (stall_reset), but for each
+ * thread's traced call (rec, below).  Atomic words, no lock. */
+static struct stall_state {
+    /* The cycle started last and its phase, as the collector told them. */
+    tc_aword cycle_now, phase_now;
+    int json; /* set by stall_init: reports in JSON */
+    stall_totals since_init, since_report;
+} st;
 
 void stall_note_cycle(uint64_t cycle, int phase)
 {
-    at_store(&cycle_now, cycle);
-    at_store(&phase_now, (uintptr_t)phase);
+    at_store(&st.cycle_now, cycle);
+    at_store(&st.phase_now, (uintptr_t)phase);
 }
 
-uint64_t stall_threshold_ns;
-static int stall_json;
 
 static const char *const cause_names[TC_STALL_CAUSES] = {
     "tts", "pause", "resume", "assist", "assist_wait", "sweep", "refill",
@@ -55,26 +67,17 @@ typedef struct stall_rec {
 
 static TC_TLS stall_rec rec;
 
-/* Stalls, summed: since init, and since the last cycle report. */
-typedef struct stall_totals {
-    tc_aword n, ns, max_ns;
-    tc_aword cause_ns[TC_STALL_CAUSES];
-} stall_totals;
-
-static stall_totals since_init, since_report;
 
 void stall_init(int threshold_us, int json)
 {
     stall_threshold_ns = (uint64_t)threshold_us * 1000;
-    stall_json = json;
+    st.json = json;
 }
 
 void stall_reset(void)
 {
     stall_threshold_ns = 0;
-    memset(&since_init, 0, sizeof since_init);
-    memset(&since_report, 0, sizeof since_report);
-    stall_note_cycle(0, 0);
+    st = (struct stall_state){0};
 }
 
 void stall_enter_slow(void)
@@ -279,8 +282,8 @@ void stall_leave_slow(const char *call)
     uint64_t total = now - rec.start;
     if (total < stall_threshold_ns)
         return;
-    stall_report r = {.call = call, .cycle = at_load(&cycle_now),
-                      .phase = (int)at_load(&phase_now), .total_ns = total,
+    stall_report r = {.call = call, .cycle = at_load(&st.cycle_now),
+                      .phase = (int)at_load(&st.phase_now), .total_ns = total,
                       .spans_swept = rec.spans_swept};
     if (rec.cpu0) {
         uint64_t ran = plat_thread_cpu_ns() + 1 - rec.cpu0, wall = now - rec.cpu_wall0;
@@ -288,10 +291,10 @@ void stall_leave_slow(const char *call)
     }
     memcpy(r.cause_ns, rec.cause_ns, sizeof r.cause_ns);
     memcpy(r.lock_ns, rec.lock_ns, sizeof r.lock_ns);
-    add_totals(&since_init, &r);
-    add_totals(&since_report, &r);
+    add_totals(&st.since_init, &r);
+    add_totals(&st.since_report, &r);
     char line[768];
-    int n = stall_format(&r, stall_json, line, sizeof line);
+    int n = stall_format(&r, st.json, line, sizeof line);
     ssize_t unused = write(2, line, (size_t)n);
     (void)unused;
 }
@@ -323,11 +326,11 @@ void stall_format_cycle(const tc_cycle_info *c, int json, char *buf, size_t len)
 
 void stall_read_totals(tc_stats *out)
 {
-    out->stalls = at_load(&since_init.n);
-    out->stall_ns = at_load(&since_init.ns);
-    out->stall_max_ns = at_load(&since_init.max_ns);
+    out->stalls = at_load(&st.since_init.n);
+    out->stall_ns = at_load(&st.since_init.ns);
+    out->stall_max_ns = at_load(&st.since_init.max_ns);
     for (int c = 0; c < TC_STALL_CAUSES; c++)
-        out->stall_cause_ns[c] = at_load(&since_init.cause_ns[c]);
+        out->stall_cause_ns[c] = at_load(&st.since_init.cause_ns[c]);
 }
 
 /* Reads each counter and subtracts what it read: a stall that ends
@@ -341,13 +344,13 @@ static uint64_t take(tc_aword *p)
 
 void stall_take_cycle(tc_cycle_info *info)
 {
-    info->stalls = take(&since_report.n);
-    info->stall_ns = take(&since_report.ns);
+    info->stalls = take(&st.since_report.n);
+    info->stall_ns = take(&st.since_report.ns);
     uint64_t max;
     do
-        max = at_load(&since_report.max_ns);
-    while (!at_cas(&since_report.max_ns, max, 0));
+        max = at_load(&st.since_report.max_ns);
+    while (!at_cas(&st.since_report.max_ns, max, 0));
     info->stall_max_ns = max;
     for (int c = 0; c < TC_STALL_CAUSES; c++)
-        info->stall_cause_ns[c] = take(&since_report.cause_ns[c]);
+        info->stall_cause_ns[c] = take(&st.since_report.cause_ns[c]);
 }
