@@ -639,7 +639,7 @@ static void teardown(void)
     heap_shutdown();
     stats_reset();
     alloc_reset();
-    scavenge_reset_counters();
+    scavenge_reset();
     weak_reset();
     final_reset();
     stall_reset();

@@ -32,8 +32,28 @@ typedef struct special {
 
 static pthread_mutex_t specials_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(specials_lock, RANK_SPECIALS);
-static special **table;   /* specials_lock; power-of-two buckets */
-static size_t nbuckets, nspecials;
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+TC_LOCK_RANK(queue_lock, RANK_QUEUE);
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* jobs queued, or stop */
+
+typedef struct job job;
+
+/* The module's state, zeroed in one place (final_reset), when neither
+ * the collector nor the finalizer thread runs. */
+static struct final_state {
+    /* The specials: each object with a finalizer or cleanups (specials_lock). */
+    special **table; /* power-of-two buckets */
+    size_t nbuckets, nspecials;
+    /* The queue of finalizers and cleanups to run (queue_lock; the counts
+     * are atomic words, read without it). */
+    job *queue_head, *queue_tail;
+    TC_OWN_LINE tc_aword queue_len;
+    TC_OWN_LINE tc_aword queued_total, run_total, queued_cycle, run_cycle;
+    int thread_stop;
+    /* The finalizer thread (init_lock's: final_start, final_stop, fork). */
+    pthread_t thread;
+    int have_thread, thread_mode;
+} fs;
 /* This thread holds specials_lock while final_scan scans an oversized
  * bucket: a key test of the marking it does (final_has_finalizer) reads
  * the table under that hold instead of locking again. */
@@ -47,9 +67,9 @@ static size_t bucket_of(uintptr_t obj, size_t n)
 /* specials_lock held. */
 static special **find_locked(uintptr_t obj)
 {
-    if (!nbuckets)
+    if (!fs.nbuckets)
         return NULL;
-    special **pp = &table[bucket_of(obj, nbuckets)];
+    special **pp = &fs.table[bucket_of(obj, fs.nbuckets)];
     while (*pp && (*pp)->obj != obj)
         pp = &(*pp)->next;
     return pp;
@@ -68,30 +88,30 @@ static special *get_or_make_locked(uintptr_t obj)
     special **pp = find_locked(obj);
     if (pp && *pp)
         return *pp;
-    if (nspecials >= nbuckets) {
-        size_t n = nbuckets ? 2 * nbuckets : 256;
+    if (fs.nspecials >= fs.nbuckets) {
+        size_t n = fs.nbuckets ? 2 * fs.nbuckets : 256;
         special **nt = calloc(n, sizeof *nt);
         if (!nt)
             return NULL;
-        for (size_t i = 0; i < nbuckets; i++)
-            for (special *s = table[i], *next; s; s = next) {
+        for (size_t i = 0; i < fs.nbuckets; i++)
+            for (special *s = fs.table[i], *next; s; s = next) {
                 next = s->next;
                 size_t b = bucket_of(s->obj, n);
                 s->next = nt[b];
                 nt[b] = s;
             }
-        free(table);
-        table = nt;
-        nbuckets = n;
+        free(fs.table);
+        fs.table = nt;
+        fs.nbuckets = n;
     }
     special *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    size_t b = bucket_of(obj, nbuckets);
+    size_t b = bucket_of(obj, fs.nbuckets);
     s->obj = obj;
-    s->next = table[b];
-    table[b] = s;
-    nspecials++;
+    s->next = fs.table[b];
+    fs.table[b] = s;
+    fs.nspecials++;
     return s;
 }
 
@@ -105,7 +125,7 @@ static void drop_if_empty_locked(uintptr_t obj)
         return;
     *pp = s->next;
     free(s);
-    nspecials--;
+    fs.nspecials--;
     tc_aword *h = (tc_aword *)(obj - TC_HEADER_SIZE);
     for (uintptr_t old = at_load(h); !at_cas(h, old, old & ~HEADER_SPECIAL);)
         old = at_load(h);
@@ -213,48 +233,41 @@ int final_has_finalizer(const void *obj)
 
 /* --------------------------------------------------------------- queue */
 
-typedef struct job {
+struct job {
     uintptr_t obj;          /* a finalizer's object; 0 for a cleanup */
     tc_finalizer_fn fin;
     tc_cleanup_fn clean;
     void *ctx;
     struct job *next;
-} job;
+};
 
-static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
-TC_LOCK_RANK(queue_lock, RANK_QUEUE);
-static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* jobs queued, or stop */
-static job *queue_head, *queue_tail;
-static TC_OWN_LINE tc_aword queue_len;
-static TC_OWN_LINE tc_aword queued_total, run_total, queued_cycle, run_cycle;
-static int thread_stop;
 
 static void enqueue(job *j)
 {
     pthread_mutex_lock(&queue_lock);
     j->next = NULL;
-    if (queue_tail)
-        queue_tail->next = j;
+    if (fs.queue_tail)
+        fs.queue_tail->next = j;
     else
-        queue_head = j;
-    queue_tail = j;
-    at_add(&queue_len, 1);
+        fs.queue_head = j;
+    fs.queue_tail = j;
+    at_add(&fs.queue_len, 1);
     pthread_cond_signal(&queue_cond);
     pthread_mutex_unlock(&queue_lock);
-    at_add(&queued_total, 1);
-    at_add(&queued_cycle, 1);
+    at_add(&fs.queued_total, 1);
+    at_add(&fs.queued_cycle, 1);
 }
 
 /* The next job, shaded if marking (final.h); NULL if none. */
 static job *dequeue(void)
 {
     pthread_mutex_lock(&queue_lock);
-    job *j = queue_head;
+    job *j = fs.queue_head;
     if (j) {
-        queue_head = j->next;
-        if (!queue_head)
-            queue_tail = NULL;
-        at_sub(&queue_len, 1);
+        fs.queue_head = j->next;
+        if (!fs.queue_head)
+            fs.queue_tail = NULL;
+        at_sub(&fs.queue_len, 1);
         if (j->obj)
             barrier_shade((void *)j->obj);
     }
@@ -316,7 +329,7 @@ int final_on_death(uintptr_t obj)
 static size_t bucket_finalizable_locked(size_t b)
 {
     size_t n = 0;
-    for (const special *s = table[b]; s; s = s->next)
+    for (const special *s = fs.table[b]; s; s = s->next)
         n += s->fin != NULL;
     return n;
 }
@@ -327,7 +340,7 @@ static size_t bucket_finalizable_locked(size_t b)
 static void scan_bucket_locked(tc_visitor *v, size_t b)
 {
     scanning_specials = 1;
-    for (const special *s = table[b]; s; s = s->next)
+    for (const special *s = fs.table[b]; s; s = s->next)
         if (s->fin)
             mark_scan_contents(v, (void *)s->obj);
     scanning_specials = 0;
@@ -338,7 +351,7 @@ static void scan_bucket_locked(tc_visitor *v, size_t b)
 static size_t take_batch_locked(tc_visitor *v, size_t *next, uintptr_t *batch)
 {
     size_t n = 0;
-    while (*next < nbuckets) {
+    while (*next < fs.nbuckets) {
         size_t b = *next, len = bucket_finalizable_locked(b);
         if (n + len > FINAL_SCAN_BATCH) {
             if (n == 0) {
@@ -347,7 +360,7 @@ static size_t take_batch_locked(tc_visitor *v, size_t *next, uintptr_t *batch)
             }
             break;
         }
-        for (const special *s = table[b]; s; s = s->next)
+        for (const special *s = fs.table[b]; s; s = s->next)
             if (s->fin)
                 batch[n++] = s->obj;
         (*next)++;
@@ -362,7 +375,7 @@ void final_scan(tc_visitor *v)
     uintptr_t batch[FINAL_SCAN_BATCH];
     for (size_t next = 0;;) {
         pthread_mutex_lock(&specials_lock);
-        int more = next < nbuckets;
+        int more = next < fs.nbuckets;
         size_t n = more ? take_batch_locked(v, &next, batch) : 0;
         pthread_mutex_unlock(&specials_lock);
         if (!more)
@@ -372,7 +385,7 @@ void final_scan(tc_visitor *v)
     }
     v->root_kind = "the finalizer queue";
     pthread_mutex_lock(&queue_lock);
-    for (job *j = queue_head; j; j = j->next)
+    for (job *j = fs.queue_head; j; j = j->next)
         if (j->obj)
             tc_visit(v, (void *)j->obj);
     pthread_mutex_unlock(&queue_lock);
@@ -389,8 +402,8 @@ static void run_job(job *j)
         j->clean(j->ctx);
     }
     free(j);
-    at_add(&run_total, 1);
-    at_add(&run_cycle, 1);
+    at_add(&fs.run_total, 1);
+    at_add(&fs.run_cycle, 1);
 }
 
 size_t tc_run_finalizers(size_t max)
@@ -406,21 +419,19 @@ size_t tc_run_finalizers(size_t max)
     return n;
 }
 
-size_t tc_finalizers_pending(void) { return (size_t)at_load(&queue_len); }
+size_t tc_finalizers_pending(void) { return (size_t)at_load(&fs.queue_len); }
 
 /* ------------------------------------------------------ the thread */
 
-static pthread_t thread;
-static int have_thread, thread_mode;
 
 /* Wait, in a blocking region, for a job or the stop. */
 static int wait_for_work(void)
 {
     tc_blocking_enter();
     pthread_mutex_lock(&queue_lock);
-    while (!queue_head && !thread_stop)
+    while (!fs.queue_head && !fs.thread_stop)
         pthread_cond_wait(&queue_cond, &queue_lock);
-    int stop = thread_stop;
+    int stop = fs.thread_stop;
     pthread_mutex_unlock(&queue_lock);
     tc_blocking_leave();
     return !stop;
@@ -440,32 +451,32 @@ static void *finalizer_main(void *arg)
 
 int final_start_thread(void)
 {
-    if (thread_mode != TC_FINALIZE_THREAD || have_thread)
+    if (fs.thread_mode != TC_FINALIZE_THREAD || fs.have_thread)
         return 0;
     pthread_mutex_lock(&queue_lock);
-    thread_stop = 0;
+    fs.thread_stop = 0;
     pthread_mutex_unlock(&queue_lock);
-    if (plat_thread_create(&thread, finalizer_main, NULL) != 0)
+    if (plat_thread_create(&fs.thread, finalizer_main, NULL) != 0)
         return TC_ENOMEM;
-    have_thread = 1;
+    fs.have_thread = 1;
     return 0;
 }
 
 void final_stop_thread(void)
 {
-    if (!have_thread)
+    if (!fs.have_thread)
         return;
     /* The thread may need a pause to finish (it allocates): wait for it
      * in a blocking region. */
     int blocked = threads_block_if_running();
-    plat_stop_thread(thread, &queue_lock, &queue_cond, &thread_stop);
-    have_thread = 0;
+    plat_stop_thread(fs.thread, &queue_lock, &queue_cond, &fs.thread_stop);
+    fs.have_thread = 0;
     threads_unblock(blocked);
 }
 
 int final_start(int mode)
 {
-    thread_mode = mode;
+    fs.thread_mode = mode;
     return final_start_thread();
 }
 
@@ -479,8 +490,9 @@ void final_stop(void)
 void final_reset(void)
 {
     pthread_mutex_lock(&specials_lock);
-    for (size_t i = 0; i < nbuckets; i++)
-        for (special *s = table[i], *next; s; s = next) {
+    pthread_mutex_lock(&queue_lock);
+    for (size_t i = 0; i < fs.nbuckets; i++)
+        for (special *s = fs.table[i], *next; s; s = next) {
             next = s->next;
             for (cleanup *c = s->cleanups, *cn; c; c = cn) {
                 cn = c->next;
@@ -488,22 +500,14 @@ void final_reset(void)
             }
             free(s);
         }
-    free(table);
-    table = NULL;
-    nbuckets = nspecials = 0;
-    pthread_mutex_unlock(&specials_lock);
-    pthread_mutex_lock(&queue_lock);
-    for (job *j = queue_head, *next; j; j = next) {
+    free(fs.table);
+    for (job *j = fs.queue_head, *next; j; j = next) {
         next = j->next;
         free(j);
     }
-    queue_head = queue_tail = NULL;
-    at_store(&queue_len, 0);
+    fs = (struct final_state){0};
     pthread_mutex_unlock(&queue_lock);
-    at_store(&queued_total, 0);
-    at_store(&run_total, 0);
-    at_store(&queued_cycle, 0);
-    at_store(&run_cycle, 0);
+    pthread_mutex_unlock(&specials_lock);
 }
 
 void final_fork(int stage)
@@ -513,13 +517,13 @@ void final_fork(int stage)
     plat_fork_cond(&queue_cond, stage);
 }
 
-uint64_t final_total_queued(void) { return at_load(&queued_total); }
-uint64_t final_total_run(void) { return at_load(&run_total); }
+uint64_t final_total_queued(void) { return at_load(&fs.queued_total); }
+uint64_t final_total_run(void) { return at_load(&fs.run_total); }
 
 void final_take_cycle_counts(uint64_t *queued, uint64_t *run)
 {
-    *queued = at_load(&queued_cycle);
-    *run = at_load(&run_cycle);
-    at_sub(&queued_cycle, *queued);
-    at_sub(&run_cycle, *run);
+    *queued = at_load(&fs.queued_cycle);
+    *run = at_load(&fs.run_cycle);
+    at_sub(&fs.queued_cycle, *queued);
+    at_sub(&fs.run_cycle, *run);
 }

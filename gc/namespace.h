@@ -187,7 +187,7 @@
 #define scavenge_mode tci_scavenge_mode
 #define scavenge_note_cycle_need tci_scavenge_note_cycle_need
 #define scavenge_released_total tci_scavenge_released_total
-#define scavenge_reset_counters tci_scavenge_reset_counters
+#define scavenge_reset tci_scavenge_reset
 #define scavenge_start tci_scavenge_start
 #define scavenge_stop tci_scavenge_stop
 #define scavenge_target tci_scavenge_target

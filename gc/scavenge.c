@@ -37,18 +37,24 @@
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER; /* start/stop */
 TC_LOCK_RANK(ctl_lock, RANK_SCAV_CTL);
-static pthread_t thread;       /* ctl_lock */
-static int have_thread;        /* ctl_lock */
-
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* the two flags, cond */
 TC_LOCK_RANK(lock, RANK_SCAV);
 static pthread_cond_t cond;    /* CLOCK_MONOTONIC, made once, never destroyed */
 static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
-static int stopping, wake_pending;
 
-static tc_aword started, mode_word, thread_on;
-static tc_aword cycle_need; /* scavenge_note_cycle_need */
-static tc_aword released_total, cpu_total;
+/* The module's state, zeroed in one place (scavenge_reset), stopped.
+ * scavenge_stop leaves the counters alone: a stop and start around
+ * fork() goes on counting. */
+static struct scavenge_state {
+    pthread_t thread; /* ctl_lock */
+    int have_thread;  /* ctl_lock */
+    int stopping, wake_pending; /* lock */
+    /* Atomic words, written under ctl_lock, read without it. */
+    tc_aword started, mode_word, thread_on;
+    /* Atomic counters. */
+    tc_aword cycle_need; /* scavenge_note_cycle_need */
+    tc_aword released_total, cpu_total;
+} sv;
 
 static void init_cond(void)
 {
@@ -61,14 +67,14 @@ static void init_cond(void)
 
 /* ------------------------------------------------------------- policy */
 
-void scavenge_note_cycle_need(uint64_t bytes) { at_store(&cycle_need, bytes); }
+void scavenge_note_cycle_need(uint64_t bytes) { at_store(&sv.cycle_need, bytes); }
 
 uint64_t scavenge_target(void)
 {
     /* UINT64_MAX when GC is off without a limit: only the limit applies. */
     uint64_t goal = pacer_goal();
     uint64_t target = goal > UINT64_MAX - goal / 10 ? UINT64_MAX : goal + goal / 10;
-    uint64_t inuse = heap_inuse_bytes(), need = at_load(&cycle_need);
+    uint64_t inuse = heap_inuse_bytes(), need = at_load(&sv.cycle_need);
     if (target < inuse)
         target = inuse;
     if (target < need)
@@ -106,8 +112,8 @@ static uint64_t limit_excess(uint64_t extra)
 
 static void account(uint64_t released, uint64_t cpu_ns)
 {
-    at_add(&released_total, released);
-    at_add(&cpu_total, cpu_ns);
+    at_add(&sv.released_total, released);
+    at_add(&sv.cpu_total, cpu_ns);
 }
 
 /* ------------------------------------------------ the memory-limit path */
@@ -155,11 +161,11 @@ static uint64_t run_round(int madv_free, int *more)
     while (excess && cpu < ROUND_CPU_NS) {
         yield_to_pause();
         uint64_t got = heap_scavenge(excess < PIECE_BYTES ? excess : PIECE_BYTES, madv_free);
-        at_add(&released_total, got);
+        at_add(&sv.released_total, got);
         cpu = plat_thread_cpu_ns() - cpu0;
         excess = got ? background_excess() : 0; /* 0: nothing free is backed */
     }
-    at_add(&cpu_total, cpu);
+    at_add(&sv.cpu_total, cpu);
     *more = excess != 0;
     return cpu;
 }
@@ -182,7 +188,7 @@ static uint64_t pace_sleep_ns(int64_t credit)
 static void wait_until(uint64_t until, int wakeable)
 {
     struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
-    while (!stopping && !(wakeable && wake_pending) && plat_now_ns() < until)
+    while (!sv.stopping && !(wakeable && sv.wake_pending) && plat_now_ns() < until)
         pthread_cond_timedwait(&cond, &lock, &ts);
 }
 
@@ -193,7 +199,7 @@ static void *scavenger_main(void *arg)
     int64_t credit = BANK_NS; /* CPU ns it may still use; see scavenge.h */
     uint64_t last = plat_now_ns();
     pthread_mutex_lock(&lock);
-    while (!stopping) {
+    while (!sv.stopping) {
         uint64_t now = plat_now_ns();
         credit += earned(now - last);
         credit = credit > BANK_NS ? BANK_NS : credit;
@@ -202,7 +208,7 @@ static void *scavenger_main(void *arg)
             wait_until(now + pace_sleep_ns(credit), 0);
             continue;
         }
-        wake_pending = 0; /* this round sees whatever the wake was about */
+        sv.wake_pending = 0; /* this round sees whatever the wake was about */
         pthread_mutex_unlock(&lock);
         int more;
         credit -= (int64_t)run_round(madv_free, &more);
@@ -218,22 +224,15 @@ static void *scavenger_main(void *arg)
 
 void scavenge_wake(void)
 {
-    if (!at_load(&thread_on))
+    if (!at_load(&sv.thread_on))
         return;
     pthread_mutex_lock(&lock);
-    wake_pending = 1;
+    sv.wake_pending = 1;
     pthread_cond_signal(&cond);
     pthread_mutex_unlock(&lock);
 }
 
 /* ---------------------------------------------------------- lifecycle */
-
-static void reset_counters(void)
-{
-    at_store(&released_total, 0);
-    at_store(&cpu_total, 0);
-    at_store(&cycle_need, 0);
-}
 
 int scavenge_start(int mode)
 {
@@ -241,22 +240,22 @@ int scavenge_start(int mode)
         return TC_EINVAL;
     pthread_once(&cond_once, init_cond);
     pthread_mutex_lock(&ctl_lock);
-    int err = at_load(&started) ? TC_ESTATE : 0;
+    int err = at_load(&sv.started) ? TC_ESTATE : 0;
     if (!err) {
         pthread_mutex_lock(&lock);
-        stopping = wake_pending = 0;
+        sv.stopping = sv.wake_pending = 0;
         pthread_mutex_unlock(&lock);
-        have_thread = mode != SCAVENGE_OFF;
-        if (have_thread &&
-            plat_thread_create(&thread, scavenger_main, (void *)(intptr_t)mode) != 0) {
-            have_thread = 0;
+        sv.have_thread = mode != SCAVENGE_OFF;
+        if (sv.have_thread &&
+            plat_thread_create(&sv.thread, scavenger_main, (void *)(intptr_t)mode) != 0) {
+            sv.have_thread = 0;
             err = TC_ENOMEM;
         }
     }
     if (!err) {
-        at_store(&thread_on, (uintptr_t)have_thread);
-        at_store(&mode_word, (uintptr_t)mode);
-        at_store(&started, 1);
+        at_store(&sv.thread_on, (uintptr_t)sv.have_thread);
+        at_store(&sv.mode_word, (uintptr_t)mode);
+        at_store(&sv.started, 1);
         heap_set_grow_hook(grow_hook);
     }
     pthread_mutex_unlock(&ctl_lock);
@@ -266,19 +265,27 @@ int scavenge_start(int mode)
 void scavenge_stop(void)
 {
     pthread_mutex_lock(&ctl_lock);
-    if (at_load(&started)) {
+    if (at_load(&sv.started)) {
         heap_set_grow_hook(NULL);
-        if (have_thread) {
-            at_store(&thread_on, 0);
-            plat_stop_thread(thread, &lock, &cond, &stopping);
-            have_thread = 0;
+        if (sv.have_thread) {
+            at_store(&sv.thread_on, 0);
+            plat_stop_thread(sv.thread, &lock, &cond, &sv.stopping);
+            sv.have_thread = 0;
         }
-        at_store(&started, 0);
+        at_store(&sv.started, 0);
     }
     pthread_mutex_unlock(&ctl_lock);
 }
 
-void scavenge_reset_counters(void) { reset_counters(); }
+void scavenge_reset(void)
+{
+    pthread_mutex_lock(&ctl_lock);
+    TC_REQUIRE(!at_load(&sv.started));
+    pthread_mutex_lock(&lock);
+    sv = (struct scavenge_state){0};
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&ctl_lock);
+}
 
 void scavenge_fork(int stage)
 {
@@ -288,6 +295,6 @@ void scavenge_fork(int stage)
         init_cond();
 }
 
-int scavenge_mode(void) { return at_load(&started) ? (int)at_load(&mode_word) : -1; }
-uint64_t scavenge_released_total(void) { return at_load(&released_total); }
-uint64_t scavenge_cpu_ns(void) { return at_load(&cpu_total); }
+int scavenge_mode(void) { return at_load(&sv.started) ? (int)at_load(&sv.mode_word) : -1; }
+uint64_t scavenge_released_total(void) { return at_load(&sv.released_total); }
+uint64_t scavenge_cpu_ns(void) { return at_load(&sv.cpu_total); }

@@ -59,9 +59,10 @@ enum {
 int scavenge_start(int mode);
 /* Stop and join the thread, remove the hook.  Before heap_shutdown.
  * Does nothing if not started.  The counters stay (a stop and start
- * around fork() goes on counting); scavenge_reset_counters zeroes them. */
+ * around fork() goes on counting); scavenge_reset zeroes them. */
 void scavenge_stop(void);
-void scavenge_reset_counters(void);
+/* Stopped (it stops the process otherwise): zero the counters and all. */
+void scavenge_reset(void);
 /* fork() support (PLAT_FORK_*), with the thread stopped: its locks. */
 void scavenge_fork(int stage);
 /* The mode scavenge_start was given, or -1 when stopped. */

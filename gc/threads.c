@@ -30,15 +30,23 @@ static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(world_lock, RANK_WORLD);
 static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t restart_cond = PTHREAD_COND_INITIALIZER;
-static tc_thread *thread_list;
-static int nthreads;
-/* For the stall tracer, which splits a parked thread's wait (world_lock):
- * when the last stop of the world had every thread parked, when it
- * restarted, and the time the world has spent stopped, summed over every
- * stop that has ended. */
-static uint64_t world_stopped_ns, world_restarted_ns, world_stopped_sum_ns;
-/* Allocation counts of threads that have detached (threads_lock). */
-static uint64_t gone_bytes, gone_objects;
+
+/* The module's state, zeroed in one place (threads_forget_all), when no
+ * thread is attached any more.  Outside it: threads_current_run, which
+ * only grows (a thread's cached self is valid only in its run), and the
+ * exit key, made once per process. */
+static struct threads_state {
+    /* The attached threads (threads_lock). */
+    tc_thread *thread_list;
+    int nthreads;
+    /* Allocation counts of threads that have detached (threads_lock). */
+    uint64_t gone_bytes, gone_objects;
+    /* For the stall tracer, which splits a parked thread's wait
+     * (world_lock): when the last stop of the world had every thread
+     * parked, when it restarted, and the time the world has spent stopped,
+     * summed over every stop that has ended. */
+    uint64_t world_stopped_ns, world_restarted_ns, world_stopped_sum_ns;
+} th;
 
 void threads_diag_unattached(const char *what)
 {
@@ -51,8 +59,8 @@ void threads_diag_unattached(const char *what)
  * stopped, over every stop and restart it stayed parked through. */
 static void park_split(uint64_t parked_ns, uint64_t sum0, uint64_t *tts, uint64_t *paused)
 {
-    uint64_t stopped = world_stopped_sum_ns - sum0;
-    uint64_t until_restart = world_restarted_ns > parked_ns ? world_restarted_ns - parked_ns : 0;
+    uint64_t stopped = th.world_stopped_sum_ns - sum0;
+    uint64_t until_restart = th.world_restarted_ns > parked_ns ? th.world_restarted_ns - parked_ns : 0;
     *paused = stopped < until_restart ? stopped : until_restart;
     *tts = until_restart - *paused;
 }
@@ -65,11 +73,11 @@ static void park(tc_thread *t)
     /* A thread that parks in a world already stopped (leaving a blocking
      * region) did not wait for the part of the stop before it came: the
      * sum starts as if that part were already counted. */
-    uint64_t sum0 = world_stopped_sum_ns;
+    uint64_t sum0 = th.world_stopped_sum_ns;
     if (prev >= 0) {
         parked_ns = plat_now_ns();
-        if (world_stopped_ns > world_restarted_ns)
-            sum0 += parked_ns - world_stopped_ns;
+        if (th.world_stopped_ns > th.world_restarted_ns)
+            sum0 += parked_ns - th.world_stopped_ns;
     }
     while (at_int_load_seq(&tc__safepoint_requested)) {
         at_store_seq(&t->state, TS_PARKED);
@@ -212,11 +220,11 @@ int threads_attach(void)
     *t->stack = (tc__shadow_stack){0};
     at_store(&t->state, TS_BLOCKING);
     pthread_mutex_lock(&threads_lock);
-    t->next = thread_list;
-    if (thread_list)
-        thread_list->prev = t;
-    thread_list = t;
-    nthreads++;
+    t->next = th.thread_list;
+    if (th.thread_list)
+        th.thread_list->prev = t;
+    th.thread_list = t;
+    th.nthreads++;
     pthread_mutex_unlock(&threads_lock);
     set_self(t);
     set_exit_key(t);
@@ -236,12 +244,12 @@ static void unlink_thread(tc_thread *t)
     if (t->prev)
         t->prev->next = t->next;
     else
-        thread_list = t->next;
+        th.thread_list = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    nthreads--;
-    gone_bytes += at_load(&t->bytes_allocated);
-    gone_objects += at_load(&t->objects_allocated);
+    th.nthreads--;
+    th.gone_bytes += at_load(&t->bytes_allocated);
+    th.gone_objects += at_load(&t->objects_allocated);
 }
 
 void threads_detach(void)
@@ -266,16 +274,18 @@ void threads_detach(void)
 void threads_forget_all(void)
 {
     pthread_mutex_lock(&threads_lock);
-    while (thread_list) {
-        tc_thread *t = thread_list;
+    while (th.thread_list) {
+        tc_thread *t = th.thread_list;
         unlink_thread(t);
         roots_thread_gone(t);
         if (t != thread_self())
             plat_diag("tc_shutdown: a thread was still attached; it must not touch the heap again");
         free_thread(t);
     }
-    gone_bytes = gone_objects = 0;
     at_add(&threads_current_run, 1);
+    pthread_mutex_lock(&world_lock);
+    th = (struct threads_state){0};
+    pthread_mutex_unlock(&world_lock);
     pthread_mutex_unlock(&threads_lock);
     tc__stack.fast = 0;
     set_self(NULL);
@@ -287,13 +297,13 @@ uint64_t world_stop(void)
     threads_lock_list();
     pthread_mutex_lock(&world_lock);
     at_int_store_seq(&tc__safepoint_requested, 1);
-    for (tc_thread *t = thread_list; t; t = t->next) {
+    for (tc_thread *t = th.thread_list; t; t = t->next) {
         if (t == thread_self())
             continue;
         while (at_load_seq(&t->state) == TS_RUNNING)
             pthread_cond_wait(&parked_cond, &world_lock);
     }
-    world_stopped_ns = plat_now_ns();
+    th.world_stopped_ns = plat_now_ns();
     pthread_mutex_unlock(&world_lock);
     return plat_now_ns() - t0;
 }
@@ -306,8 +316,8 @@ uint64_t world_start(void)
      * cores from this one, and a later clock read would count their
      * running time as part of the pause. */
     uint64_t now = plat_now_ns();
-    world_restarted_ns = now;
-    world_stopped_sum_ns += now - world_stopped_ns;
+    th.world_restarted_ns = now;
+    th.world_stopped_sum_ns += now - th.world_stopped_ns;
     pthread_cond_broadcast(&restart_cond);
     pthread_mutex_unlock(&world_lock);
     pthread_mutex_unlock(&threads_lock);
@@ -325,7 +335,7 @@ void threads_fork_child(void)
 {
     at_int_store_seq(&tc__safepoint_requested, 0); /* world_stop's, in the parent */
     tc_thread *self = thread_self(), *next;
-    for (tc_thread *t = thread_list; t; t = next) {
+    for (tc_thread *t = th.thread_list; t; t = next) {
         next = t->next;
         if (t == self)
             continue;
@@ -342,7 +352,7 @@ void threads_fork_child(void)
 
 void threads_for_each(void (*fn)(tc_thread *t, void *ctx), void *ctx)
 {
-    for (tc_thread *t = thread_list; t; t = t->next)
+    for (tc_thread *t = th.thread_list; t; t = t->next)
         fn(t, ctx);
 }
 
@@ -373,8 +383,8 @@ void threads_unlock_list(void) { pthread_mutex_unlock(&threads_lock); }
 
 void threads_alloc_totals_stopped(uint64_t *bytes, uint64_t *objects)
 {
-    uint64_t b = gone_bytes, o = gone_objects;
-    for (tc_thread *t = thread_list; t; t = t->next) {
+    uint64_t b = th.gone_bytes, o = th.gone_objects;
+    for (tc_thread *t = th.thread_list; t; t = t->next) {
         b += at_load(&t->bytes_allocated);
         o += at_load(&t->objects_allocated);
     }

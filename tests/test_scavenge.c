@@ -425,7 +425,7 @@ static void grow_hook_sees_released_pages(void **state)
 static void target_formula(void **state)
 {
     (void)state;
-    scavenge_reset_counters(); /* no cycle's peak */
+    scavenge_note_cycle_need(0); /* no cycle's peak */
     uint64_t goal = pacer_goal();
     uint64_t expect = goal + goal / 10;
     if (expect < heap_inuse_bytes())
@@ -437,7 +437,7 @@ static void target_formula(void **state)
     assert_int_equal(scavenge_target(), need);
     scavenge_note_cycle_need(expect / 2); /* less: no effect */
     assert_int_equal(scavenge_target(), expect);
-    scavenge_reset_counters();
+    scavenge_note_cycle_need(0);
     assert_int_equal(scavenge_target(), expect);
     tc_set_memory_limit((int64_t)(100 * MiB));
     uint64_t cap = 95 * MiB - heap_metadata_bytes();
