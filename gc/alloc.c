@@ -16,21 +16,26 @@
 #include "stall.h"
 #include "weak.h"
 
-/* The OOM handler (oom_lock).  A handler may run on several threads at
- * once; oom_running counts the calls under way so that replacing the
- * handler can wait for them (a caller may free the old handler's ctx
- * right after), except for calls made by the replacing thread itself,
- * from inside its own handler (in_oom_handler). */
-static tc_oom_fn oom_fn;
-static void *oom_ctx;
+/* The OOM handler's calls under way (oom_lock).  A handler may run on
+ * several threads at once; oom_running counts the calls under way so that
+ * replacing the handler can wait for them (a caller may free the old
+ * handler's ctx right after), except for calls made by the replacing
+ * thread itself, from inside its own handler (in_oom_handler).  The count
+ * is not reset: a call under way at tc_shutdown still ends. */
 static pthread_mutex_t oom_lock = PTHREAD_MUTEX_INITIALIZER;
 TC_LOCK_RANK(oom_lock, RANK_OOM);
 static pthread_cond_t oom_done = PTHREAD_COND_INITIALIZER;
 static int oom_running;
 static TC_TLS int in_oom_handler;
-/* The largest request that could ever be met (plat_memory_bound), read
- * at tc_init. */
-static uint64_t max_request;
+
+/* The module's state, set in alloc_init and zeroed in alloc_reset. */
+static struct alloc_state {
+    tc_oom_fn oom_fn; /* the handler and its ctx (oom_lock) */
+    void *oom_ctx;
+    /* The largest request that could ever be met (plat_memory_bound),
+     * read at tc_init. */
+    uint64_t max_request;
+} al;
 
 void tc_set_oom_handler(tc_oom_fn fn, void *ctx)
 {
@@ -38,8 +43,8 @@ void tc_set_oom_handler(tc_oom_fn fn, void *ctx)
      * in a blocking region. */
     int blocked = threads_block_if_running();
     pthread_mutex_lock(&oom_lock);
-    oom_fn = fn;
-    oom_ctx = ctx;
+    al.oom_fn = fn;
+    al.oom_ctx = ctx;
     while (oom_running > in_oom_handler)
         pthread_cond_wait(&oom_done, &oom_lock);
     pthread_mutex_unlock(&oom_lock);
@@ -49,10 +54,16 @@ void tc_set_oom_handler(tc_oom_fn fn, void *ctx)
 void alloc_init(void)
 {
     uint64_t bound = plat_memory_bound();
-    max_request = bound < TC_MAX_ALLOC ? bound : TC_MAX_ALLOC;
+    al.max_request = bound < TC_MAX_ALLOC ? bound : TC_MAX_ALLOC;
 }
 
-void alloc_reset(void) { tc_set_oom_handler(NULL, NULL); }
+void alloc_reset(void)
+{
+    tc_set_oom_handler(NULL, NULL); /* waits for the handlers under way */
+    pthread_mutex_lock(&oom_lock);
+    al = (struct alloc_state){0};
+    pthread_mutex_unlock(&oom_lock);
+}
 
 void alloc_fork(int stage) { plat_fork_mutex(&oom_lock, stage); }
 
@@ -83,8 +94,8 @@ static void call_oom_handler(tc_oom_fn fn, void *ctx, size_t requested)
 static void *out_of_memory(tc_thread *t, size_t requested)
 {
     pthread_mutex_lock(&oom_lock);
-    tc_oom_fn fn = oom_fn;
-    void *ctx = oom_ctx;
+    tc_oom_fn fn = al.oom_fn;
+    void *ctx = al.oom_ctx;
     oom_running += fn != NULL;
     pthread_mutex_unlock(&oom_lock);
     if (!fn) {
@@ -255,7 +266,7 @@ static void *alloc_large(tc_thread *t, const tc_type *type, size_t size)
 {
     /* Bigger than the machine could ever back: fail before committing
      * anything (the page table alone would take size/1024 bytes). */
-    if (size > max_request || max_request - size < TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE)
+    if (size > al.max_request || al.max_request - size < TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE)
         return out_of_memory(t, size);
     size_t npages = (size + TC_SPAN_SLOT0 + TC_HEADER_SIZE + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
     collector_maybe_trigger();

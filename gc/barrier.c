@@ -7,13 +7,19 @@
 #include "platform.h"
 #include "stall.h"
 
-int tc__barrier_on;
-static tc_aword marking;
-static TC_OWN_LINE tc_aword flush_cpu_ns; /* mutators' own flushes, this cycle */
+int tc__barrier_on; /* BARRIER_*: read inline by the store barrier */
+
+/* The module's state: atomic words, no lock.  Nothing in it outlives a
+ * cycle: tc_init and the two pauses set `marking`, and each cycle takes the
+ * flush time as it begins (barrier_take_flush_cpu). */
+static struct barrier_state {
+    tc_aword marking;
+    TC_OWN_LINE tc_aword flush_cpu_ns; /* mutators' own flushes, this cycle */
+} bar;
 
 void barrier_set_marking(int on)
 {
-    at_store_seq(&marking, (uintptr_t)on);
+    at_store_seq(&bar.marking, (uintptr_t)on);
     int mode = opt.verify ? BARRIER_SLOW_ALWAYS : on ? BARRIER_MARKING : BARRIER_OFF;
     at_int_store_seq(&tc__barrier_on, mode);
 }
@@ -45,14 +51,14 @@ static void flush_own(tc_thread *t)
     int section = stall_begin(TC_STALL_OTHER);
     barrier_flush(t);
     stall_end(section);
-    at_add(&flush_cpu_ns, plat_thread_cpu_ns() - cpu0);
+    at_add(&bar.flush_cpu_ns, plat_thread_cpu_ns() - cpu0);
     stall_leave("tc_write");
 }
 
 uint64_t barrier_take_flush_cpu(void)
 {
-    uintptr_t ns = at_load(&flush_cpu_ns);
-    at_sub(&flush_cpu_ns, ns);
+    uintptr_t ns = at_load(&bar.flush_cpu_ns);
+    at_sub(&bar.flush_cpu_ns, ns);
     return ns;
 }
 
@@ -125,13 +131,13 @@ static tc_thread *verify_caller(const char *what)
 
 void barrier_shade(void *v)
 {
-    if (at_load(&marking))
+    if (at_load(&bar.marking))
         shade(thread_self(), v);
 }
 
 void barrier_rescan(void *obj)
 {
-    if (at_load(&marking) && obj)
+    if (at_load(&bar.marking) && obj)
         shade(thread_self(), (void *)((uintptr_t)obj | MARK_RESCAN_TAG));
 }
 
@@ -140,7 +146,7 @@ void tc__write_slow(void *obj, void **slot, void *val)
     tc_thread *t = opt.verify ? verify_caller("tc_write") : thread_self();
     if (opt.verify)
         verify_store(obj, slot, val);
-    if (at_load(&marking))
+    if (at_load(&bar.marking))
         shade(t, at_load_ptr(slot));
     at_store_ptr(slot, val);
 }
@@ -157,7 +163,7 @@ static void before_batch(const char *what, void *obj, void **dst, size_t n, void
         verify_store(obj, dst, val);
         verify_store(obj, dst + n - 1, val);
     }
-    if (at_load(&marking))
+    if (at_load(&bar.marking))
         for (size_t i = 0; i < n; i++)
             shade(t, at_load_ptr(&dst[i]));
 }

@@ -12,11 +12,15 @@
 /* Not static only for the tests (central.h). */
 central centrals[TC_NUM_CLASSES];
 
-/* Bumped at mark termination, world stopped (central_begin_sweep); read
- * by threads that hold a span, which a pause cannot interrupt. */
-static TC_OWN_LINE tc_aword sweep_gen = 1;
-static TC_OWN_LINE tc_aword in_progress; /* spans taken off unswept lists, not yet back */
-static TC_OWN_LINE tc_aword next_class;  /* round robin for central_sweep_one (hint only) */
+/* The module's state beside the lists, set afresh in one place
+ * (central_reset), when no span exists any more.  Atomic words. */
+static struct central_state {
+    /* Bumped at mark termination, world stopped (central_begin_sweep);
+     * read by threads that hold a span, which a pause cannot interrupt. */
+    TC_OWN_LINE tc_aword sweep_gen;
+    TC_OWN_LINE tc_aword in_progress; /* spans taken off unswept lists, not yet back */
+    TC_OWN_LINE tc_aword next_class;  /* round robin for central_sweep_one (hint only) */
+} cs = {.sweep_gen = 1};
 
 void central_init(void)
 {
@@ -31,11 +35,10 @@ void central_reset(void)
         pthread_mutex_destroy(&centrals[c].lock);
         memset(&centrals[c], 0, sizeof centrals[c]);
     }
-    at_store(&in_progress, 0);
-    at_store(&next_class, 0);
+    cs = (struct central_state){.sweep_gen = 1};
 }
 
-uint32_t central_sweep_gen(void) { return (uint32_t)at_load(&sweep_gen); }
+uint32_t central_sweep_gen(void) { return (uint32_t)at_load(&cs.sweep_gen); }
 
 /* ------------------------------------------------------------- the lists */
 
@@ -185,11 +188,11 @@ tc_span *central_take(unsigned c)
         tc_span *u = list_pop(&ce->unswept);
         if (!u)
             break;
-        at_add(&in_progress, 1);
+        at_add(&cs.in_progress, 1);
         pthread_mutex_unlock(&ce->lock);
         int result = sweep_taken(u);
         stall_lock(&ce->lock, STALL_LOCK_CENTRAL);
-        at_sub(&in_progress, 1);
+        at_sub(&cs.in_progress, 1);
         if (result == SWEEP_FULL)
             list_push(&ce->full, u);
         else
@@ -220,7 +223,7 @@ static int sweep_one_of(unsigned c)
         pthread_mutex_unlock(&ce->lock);
         return 0;
     }
-    at_add(&in_progress, 1);
+    at_add(&cs.in_progress, 1);
     pthread_mutex_unlock(&ce->lock);
     int result = sweep_taken(s);
     if (result == SWEEP_EMPTY)
@@ -230,18 +233,18 @@ static int sweep_one_of(unsigned c)
         list_push(&ce->partial, s);
     else if (result == SWEEP_FULL)
         list_push(&ce->full, s);
-    at_sub(&in_progress, 1);
+    at_sub(&cs.in_progress, 1);
     pthread_mutex_unlock(&ce->lock);
     return 1;
 }
 
 int central_sweep_one(void)
 {
-    unsigned start = (unsigned)at_load(&next_class);
+    unsigned start = (unsigned)at_load(&cs.next_class);
     for (unsigned i = 0; i < TC_NUM_CLASSES; i++) {
         unsigned c = (start + i) % TC_NUM_CLASSES;
         if (sweep_one_of(c)) {
-            at_store(&next_class, c);
+            at_store(&cs.next_class, c);
             return 1;
         }
     }
@@ -253,7 +256,7 @@ uint64_t central_sweep_all(void)
     uint64_t n = 0;
     while (central_sweep_one())
         n++;
-    while (at_load_acquire(&in_progress))
+    while (at_load_acquire(&cs.in_progress))
         sched_yield();
     return n;
 }
@@ -269,5 +272,5 @@ void central_begin_sweep(void)
         list_append(&ce->unswept, &ce->full);
         pthread_mutex_unlock(&ce->lock);
     }
-    at_store(&sweep_gen, at_load(&sweep_gen) + 1);
+    at_store(&cs.sweep_gen, at_load(&cs.sweep_gen) + 1);
 }

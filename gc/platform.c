@@ -224,9 +224,13 @@ int plat_fault_hit(int kind)
 #define IDLE_LOWERED 1u
 #define IDLE_LIFTED 2u
 #define IDLE_TID_SHIFT 2
-static tc_aword idle_slot[IDLE_MAX];
-static tc_aword idle_lowered_at[IDLE_MAX]; /* plat_now_ns() at the lowering */
-static tc_aword idle_count;
+/* The registry, emptied in one place (plat_idle_forget_all).  Atomic
+ * words: any waiting thread reads it, without a lock. */
+static struct idle_registry {
+    tc_aword slot[IDLE_MAX];       /* tid << IDLE_TID_SHIFT | IDLE_* */
+    tc_aword lowered_at[IDLE_MAX]; /* plat_now_ns() at the lowering */
+    tc_aword count;                /* slots handed out */
+} idle;
 static _Thread_local int idle_index = -1;
 
 static int set_policy(uintptr_t tid, int policy)
@@ -248,19 +252,19 @@ int plat_idle_register(void)
         return -1;
     if (lift_refused())
         return -1; /* stays at idle priority: the caller ends the thread */
-    uintptr_t i = at_add(&idle_count, 1);
+    uintptr_t i = at_add(&idle.count, 1);
     if (i >= IDLE_MAX)
         return -1;
-    at_store(&idle_slot[i], my_tid() << IDLE_TID_SHIFT);
+    at_store(&idle.slot[i], my_tid() << IDLE_TID_SHIFT);
     idle_index = (int)i;
     return 0;
 }
 
 void plat_idle_lower(void)
 {
-    tc_aword *slot = &idle_slot[idle_index];
+    tc_aword *slot = &idle.slot[idle_index];
     uintptr_t tid = at_load(slot) >> IDLE_TID_SHIFT;
-    at_store(&idle_lowered_at[idle_index], plat_now_ns());
+    at_store(&idle.lowered_at[idle_index], plat_now_ns());
     /* seq: before the caller's look at waiters (a Dekker pair with them) */
     at_store_seq(slot, tid << IDLE_TID_SHIFT | IDLE_LOWERED);
     set_policy(0, SCHED_IDLE);
@@ -268,7 +272,7 @@ void plat_idle_lower(void)
 
 void plat_idle_lift_self(void)
 {
-    tc_aword *slot = &idle_slot[idle_index];
+    tc_aword *slot = &idle.slot[idle_index];
     at_store(slot, at_load(slot) >> IDLE_TID_SHIFT << IDLE_TID_SHIFT);
     set_policy(0, SCHED_OTHER);
 }
@@ -277,15 +281,15 @@ void plat_idle_lift_self(void)
  * `again`, also those already lifted (above). */
 static void lift_lowered_before(uint64_t before, int again)
 {
-    uintptr_t n = at_load(&idle_count);
+    uintptr_t n = at_load(&idle.count);
     if (n == 0)
         return;
     at_fence(); /* the caller's "I wait" store before the slots' loads */
     for (uintptr_t i = 0; i < n && i < IDLE_MAX; i++) {
-        uintptr_t w = at_load_acquire(&idle_slot[i]);
-        if (!(w & IDLE_LOWERED) || at_load(&idle_lowered_at[i]) > before)
+        uintptr_t w = at_load_acquire(&idle.slot[i]);
+        if (!(w & IDLE_LOWERED) || at_load(&idle.lowered_at[i]) > before)
             continue;
-        int first = !(w & IDLE_LIFTED) && at_cas(&idle_slot[i], w, w | IDLE_LIFTED);
+        int first = !(w & IDLE_LIFTED) && at_cas(&idle.slot[i], w, w | IDLE_LIFTED);
         if (first || again)
             set_policy(w >> IDLE_TID_SHIFT, SCHED_OTHER);
     }
@@ -299,11 +303,11 @@ void plat_idle_lift_overdue(uint64_t ns)
     lift_lowered_before(now > ns ? now - ns : 0, 1);
 }
 
-int plat_idle_registered(void) { return at_load(&idle_count) != 0; }
+int plat_idle_registered(void) { return at_load(&idle.count) != 0; }
 
 int plat_idle_trylock(pthread_mutex_t *m)
 {
-    if (at_load(&idle_count) == 0)
+    if (at_load(&idle.count) == 0)
         return 0;
     if (pthread_mutex_trylock(m) == 0)
         return 1;
@@ -313,10 +317,13 @@ int plat_idle_trylock(pthread_mutex_t *m)
 
 void plat_idle_forget_all(void)
 {
-    uintptr_t n = at_load(&idle_count);
-    for (uintptr_t i = 0; i < n && i < IDLE_MAX; i++)
-        at_store(&idle_slot[i], 0);
-    at_store(&idle_count, 0);
+    /* Word by word: a waiting thread may be reading the slots. */
+    uintptr_t n = at_load(&idle.count);
+    for (uintptr_t i = 0; i < n && i < IDLE_MAX; i++) {
+        at_store(&idle.slot[i], 0);
+        at_store(&idle.lowered_at[i], 0);
+    }
+    at_store(&idle.count, 0);
 }
 
 size_t plat_os_page_size(void)

@@ -23,9 +23,15 @@ typedef struct chunk {
     uint64_t released[CHUNK_PAGES / 64];  /* 1 = not backed by memory */
 } chunk;
 
-static chunk *chunks; /* oldest first */
-static tc_aword backed_bytes;
 static int can_release = -1; /* the OS page is OS_PAGE: checked once */
+
+/* The pool's state, zeroed in one place (spanpool_reset).  The chunk list
+ * is heap_lock's, as is every call here; backed_bytes is an atomic word
+ * that stats read without it. */
+static struct spanpool_state {
+    chunk *chunks; /* oldest first */
+    tc_aword backed_bytes;
+} sp;
 
 static void page_range(size_t slot, size_t *first, size_t *last)
 {
@@ -48,7 +54,7 @@ static chunk *chunk_new(void)
     }
     /* Fresh mapped memory holds nothing until touched. */
     memset(c->released, 0xff, sizeof c->released);
-    chunk **tail = &chunks;
+    chunk **tail = &sp.chunks;
     while (*tail)
         tail = &(*tail)->next;
     *tail = c;
@@ -69,7 +75,7 @@ static size_t lowest_free(const chunk *c)
 
 tc_span *spanpool_alloc(void)
 {
-    chunk *c = chunks;
+    chunk *c = sp.chunks;
     while (c && c->nused == CHUNK_SLOTS)
         c = c->next;
     if (!c && !(c = chunk_new()))
@@ -81,7 +87,7 @@ tc_span *spanpool_alloc(void)
     for (size_t p = first; p <= last; p++) {
         if (c->page_users[p]++ == 0 && page_is_released(c, p)) {
             c->released[p / 64] &= ~((uint64_t)1 << (p % 64));
-            at_add(&backed_bytes, OS_PAGE); /* about to be written */
+            at_add(&sp.backed_bytes, OS_PAGE); /* about to be written */
         }
     }
     tc_span *s = (tc_span *)(c->mem + slot * sizeof(tc_span));
@@ -92,7 +98,7 @@ tc_span *spanpool_alloc(void)
 void spanpool_free(tc_span *s)
 {
     at_store(&s->state, 0);
-    chunk *c = chunks;
+    chunk *c = sp.chunks;
     while ((char *)s < c->mem || (char *)s >= c->mem + CHUNK_BYTES)
         c = c->next;
     size_t slot = (size_t)((char *)s - c->mem) / sizeof(tc_span), first, last;
@@ -136,21 +142,20 @@ uint64_t spanpool_release_unused(int max_calls)
     if (!can_release)
         return 0;
     uint64_t done = 0;
-    for (chunk *c = chunks; c && max_calls > 0; c = c->next)
+    for (chunk *c = sp.chunks; c && max_calls > 0; c = c->next)
         done += release_chunk(c, &max_calls);
-    at_sub(&backed_bytes, done);
+    at_sub(&sp.backed_bytes, done);
     return done;
 }
 
-uint64_t spanpool_backed_bytes(void) { return at_load(&backed_bytes); }
+uint64_t spanpool_backed_bytes(void) { return at_load(&sp.backed_bytes); }
 
 void spanpool_reset(void)
 {
-    while (chunks) {
-        chunk *c = chunks;
-        chunks = c->next;
+    for (chunk *c = sp.chunks, *next; c; c = next) {
+        next = c->next;
         plat_unmap(c->mem, CHUNK_BYTES);
         free(c);
     }
-    at_store(&backed_bytes, 0);
+    sp = (struct spanpool_state){0};
 }

@@ -16,9 +16,18 @@
 #include "threads.h"
 
 int tc__weak_mode; /* WEAK_*: read inline by tc_weak_read */
+/* The epoch of the last mark termination.  It only grows, across
+ * tc_shutdown too: a reader's seqlock (weak_target_dead) must never see it
+ * come back to a value it saw before. */
 static tc_aword epoch;
-static TC_OWN_LINE tc_aword cleared_total, ephemerons_total;
-static TC_OWN_LINE tc_aword cleared_cycle, ephemerons_cycle;
+
+/* The module's counters, zeroed in one place (weak_reset); atomic words,
+ * no lock.  The pending ephemerons live in the stripes (below), which
+ * weak_reset empties. */
+static struct weak_state {
+    TC_OWN_LINE tc_aword cleared_total, ephemerons_total;
+    TC_OWN_LINE tc_aword cleared_cycle, ephemerons_cycle;
+} wk;
 
 void weak_start_marking(void) { at_int_store_seq(&tc__weak_mode, WEAK_MARKING); }
 
@@ -193,8 +202,8 @@ void weak_clear_object(uintptr_t obj, const tc_type *t, size_t bytes)
             n = 1;
     }
     if (n) {
-        at_add(&cleared_total, n);
-        at_add(&cleared_cycle, n);
+        at_add(&wk.cleared_total, n);
+        at_add(&wk.cleared_cycle, n);
     }
 }
 
@@ -479,27 +488,24 @@ void weak_forget_pending(void) { forget_pending(1); }
 
 void weak_note_ephemeron_scanned(void)
 {
-    at_add(&ephemerons_total, 1);
-    at_add(&ephemerons_cycle, 1);
+    at_add(&wk.ephemerons_total, 1);
+    at_add(&wk.ephemerons_cycle, 1);
 }
 
-uint64_t weak_total_cleared(void) { return at_load(&cleared_total); }
-uint64_t weak_total_ephemerons(void) { return at_load(&ephemerons_total); }
+uint64_t weak_total_cleared(void) { return at_load(&wk.cleared_total); }
+uint64_t weak_total_ephemerons(void) { return at_load(&wk.ephemerons_total); }
 
 void weak_take_cycle_counts(uint64_t *cleared, uint64_t *ephemerons)
 {
-    *cleared = at_load(&cleared_cycle);
-    *ephemerons = at_load(&ephemerons_cycle);
-    at_sub(&cleared_cycle, *cleared);
-    at_sub(&ephemerons_cycle, *ephemerons);
+    *cleared = at_load(&wk.cleared_cycle);
+    *ephemerons = at_load(&wk.ephemerons_cycle);
+    at_sub(&wk.cleared_cycle, *cleared);
+    at_sub(&wk.ephemerons_cycle, *ephemerons);
 }
 
 void weak_reset(void)
 {
     forget_pending(0);
     at_int_store_seq(&tc__weak_mode, WEAK_IDLE);
-    at_store(&cleared_total, 0);
-    at_store(&ephemerons_total, 0);
-    at_store(&cleared_cycle, 0);
-    at_store(&ephemerons_cycle, 0);
+    wk = (struct weak_state){0}; /* the collector is down */
 }
