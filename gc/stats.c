@@ -119,7 +119,31 @@ double stats_gc_cpu_fraction(uint64_t now)
     return f;
 }
 
-void tc_read_stats(tc_stats *out)
+/* tc_stats's size in 0.2, the first layout read by size: a smaller size
+ * is a caller's mistake.  The layout before the end must never change
+ * (tricolor.h), and these pin it. */
+#define STATS_SIZE_0_2 4472
+_Static_assert(sizeof(tc_stats) == STATS_SIZE_0_2,
+               "tc_stats changed: add fields at the end, and raise the size here");
+_Static_assert(TC_STALL_CAUSES == 13,
+               "tc_stats.stall_cause_ns keeps 0.2's length: count a new cause in a field at "
+               "the end of tc_stats");
+
+void tc_read_stats_sized(tc_stats *out, size_t size)
+{
+    if (!out || size < STATS_SIZE_0_2) {
+        plat_diag("tc_read_stats_sized: %s (a tc_stats is at least %zu bytes); nothing read",
+                  out ? "size too small" : "NULL out", (size_t)STATS_SIZE_0_2);
+        return;
+    }
+    tc_stats all;
+    (tc_read_stats)(&all);
+    size_t known = size < sizeof all ? size : sizeof all;
+    memcpy(out, &all, known);
+    memset((char *)out + known, 0, size - known);
+}
+
+void(tc_read_stats)(tc_stats *out)
 {
     memset(out, 0, sizeof *out);
     threads_alloc_totals(&out->bytes_allocated, &out->objects_allocated);

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define TRICOLOR_VERSION_MAJOR 0
-#define TRICOLOR_VERSION_MINOR 1
+#define TRICOLOR_VERSION_MINOR 2
 #define TRICOLOR_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------ errors */
@@ -755,57 +755,90 @@ enum {
  * thread. */
 TC_API const char *tc_stall_cause_name(int cause);
 
+/* What the collector has done since tc_init, by topic.  The layout
+ * changed in 0.2 (the fields were grouped by topic; programs built
+ * against 0.1's header must be rebuilt: the shared library's soname moved
+ * from libtricolor.so.0 to libtricolor.so.0.2).  From 0.2 on, fields are
+ * only ever added at the end, and tc_read_stats copies only as much as the
+ * caller's header knows of (tc_read_stats_sized), so a program built
+ * against this header keeps working with a later library. */
 typedef struct tc_stats {
-    uint64_t cycles;           /* completed cycles */
-    uint64_t bytes_allocated;  /* payload+header bytes ever allocated */
-    uint64_t objects_allocated;/* objects ever allocated */
-    uint64_t heap_live;        /* bytes marked by the last cycle */
-    uint64_t objects_live;     /* objects marked by the last cycle */
-    uint64_t heap_inuse;       /* bytes in spans holding objects */
-    uint64_t heap_mapped;      /* bytes of heap address space mapped */
-    uint64_t heap_released;    /* mapped bytes not backed by memory (never
-                                  touched, or returned to the OS) */
-    uint64_t heap_goal;        /* heap size at which marking should end */
-    uint64_t next_gc_trigger;  /* heap size that starts the next cycle */
-    uint64_t pause_total_ns;   /* every stop-the-world pause, summed */
-    uint64_t pause_max_ns;     /* the longest pause */
-    uint64_t num_pauses;       /* pauses recorded; newest at (n-1)%256 */
+    /* Cycles and allocation. */
+    uint64_t cycles;            /* completed cycles */
+    uint64_t bytes_allocated;   /* payload+header bytes ever allocated */
+    uint64_t objects_allocated; /* objects ever allocated */
+
+    /* The heap. */
+    uint64_t heap_live;       /* bytes marked by the last cycle */
+    uint64_t objects_live;    /* objects marked by the last cycle */
+    uint64_t heap_inuse;      /* bytes in spans holding objects */
+    uint64_t heap_mapped;     /* bytes of heap address space mapped */
+    uint64_t heap_released;   /* mapped bytes not backed by memory (never
+                                 touched, or returned to the OS) */
+    uint64_t sys_bytes;       /* all memory the collector holds: heap pages
+                                 not released + metadata; what the memory
+                                 limit bounds */
+    uint64_t scavenged_bytes; /* bytes returned to the OS, ever */
+
+    /* Pacing. */
+    uint64_t heap_goal;       /* heap size at which marking should end */
+    uint64_t next_gc_trigger; /* heap size that starts the next cycle */
+    int gc_percent;           /* current, negative = off */
+    int64_t memory_limit;     /* current, INT64_MAX = none */
+    int gc_cpu_limited;       /* 1 while the GC CPU limiter suspends assists */
+
+    /* Pauses. */
+    uint64_t pause_total_ns;              /* every stop-the-world pause, summed */
+    uint64_t pause_max_ns;                /* the longest pause */
+    uint64_t num_pauses;                  /* pauses recorded; newest at (n-1)%256 */
     uint64_t pause_ns[TC_PAUSE_RING];     /* from stop request to restart */
     uint64_t pause_end_ns[TC_PAUSE_RING]; /* ns since tc_init at restart */
+
+    /* The collector's CPU time. */
+    uint64_t gc_cpu_stw_ns;        /* CPU spent inside pauses */
     uint64_t gc_cpu_background_ns; /* CPU of background collector work */
     uint64_t gc_cpu_assist_ns;     /* CPU of mutator assists */
-    uint64_t gc_cpu_stw_ns;        /* CPU spent inside pauses */
-    double gc_cpu_fraction;        /* GC CPU / (wall since init x cores) */
-    int gc_percent;                /* current, negative = off */
-    int64_t memory_limit;          /* current, INT64_MAX = none */
-    uint64_t gc_cpu_barrier_ns;    /* CPU mutators spent flushing barrier buffers */
-    /* Since the pacer: */
     uint64_t last_cycle_assist_ns; /* assist CPU of the last completed cycle */
+    uint64_t gc_cpu_barrier_ns;    /* CPU mutators spent flushing barrier buffers */
     uint64_t gc_cpu_idle_ns;       /* CPU of idle-priority mark workers (not in
                                       gc_cpu_fraction: it used idle cores) */
     uint64_t gc_cpu_scavenge_ns;   /* CPU of returning pages to the OS (the
                                       scavenger thread, and allocating threads
                                       making room under the memory limit) */
-    uint64_t sys_bytes;            /* all memory the collector holds: heap
-                                      pages not released + metadata; what the
-                                      memory limit bounds */
-    uint64_t scavenged_bytes;      /* bytes returned to the OS, ever */
-    int gc_cpu_limited;            /* 1 while the GC CPU limiter suspends assists */
-    /* Since weak references and finalizers (totals since tc_init): */
-    uint64_t weak_cleared;         /* weak slots (and ephemerons) cleared */
-    uint64_t ephemerons;           /* ephemerons the markers processed */
-    uint64_t finalizers_queued;    /* finalizers and cleanups queued */
-    uint64_t finalizers_run;       /* finalizers and cleanups that have run */
-    uint64_t finalizers_pending;   /* queued and not yet run */
-    /* Since the stall tracer (all 0 while it is off): */
-    uint64_t stalls;               /* stalls: calls of the threshold or longer */
-    uint64_t stall_ns;             /* their wall time, summed */
-    uint64_t stall_max_ns;         /* the longest */
-    uint64_t stall_cause_ns[TC_STALL_CAUSES]; /* stall_ns split by cause */
+    double gc_cpu_fraction;        /* GC CPU / (wall since init x cores) */
+
+    /* Weak references and finalizers (totals since tc_init). */
+    uint64_t weak_cleared;       /* weak slots (and ephemerons) cleared */
+    uint64_t ephemerons;         /* ephemerons the markers processed */
+    uint64_t finalizers_queued;  /* finalizers and cleanups queued */
+    uint64_t finalizers_run;     /* finalizers and cleanups that have run */
+    uint64_t finalizers_pending; /* queued and not yet run */
+
+    /* Stalls (all 0 while the stall tracer is off). */
+    uint64_t stalls;       /* stalls: calls of the threshold or longer */
+    uint64_t stall_ns;     /* their wall time, summed */
+    uint64_t stall_max_ns; /* the longest */
+    uint64_t stall_cause_ns[TC_STALL_CAUSES]; /* stall_ns split by cause; its
+                                                 length stays 0.2's (13): a
+                                                 cause added later is counted
+                                                 in a field at the end */
+
+    /* Fields added after 0.2 go here, at the end. */
 } tc_stats;
 
-/* Fill *out with a consistent snapshot.  Any thread. */
+/* Fill *out with a consistent snapshot.  Any thread.  Called by name, it
+ * is the macro below, which passes the size of the caller's tc_stats to
+ * tc_read_stats_sized.  The function itself is exported too, for a call
+ * through a pointer: it fills a tc_stats of this library's layout. */
 TC_API void tc_read_stats(tc_stats *out);
+/* Fill the first `size` bytes of *out: the fields of a tc_stats as the
+ * caller's header laid it out (pass sizeof(tc_stats)).  Fields that the
+ * caller's header has and this library does not (size larger than the
+ * library's tc_stats) read 0.  A NULL out, or a size smaller than 0.2's
+ * tc_stats, is refused with a diagnostic on stderr, and *out is left
+ * alone.  Any thread. */
+TC_API void tc_read_stats_sized(tc_stats *out, size_t size);
+#define tc_read_stats(out) tc_read_stats_sized((out), sizeof(tc_stats))
 
 /* Everything measured about one completed cycle.  Times are ns; "since
  * init" means on a monotonic clock from tc_init. */

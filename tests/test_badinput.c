@@ -438,6 +438,63 @@ static void attach_before_init(void **state)
 
 /* ------------------------------------------------ non-object pointers */
 
+/* tc_read_stats by size (tricolor.h): a caller whose header knows more
+ * fields than the library reads them as 0, a smaller size or a NULL out
+ * is refused with one line and nothing written, and the function itself
+ * (not the macro) fills a whole tc_stats. */
+typedef struct later_stats {
+    tc_stats known;
+    uint64_t added_later[3];
+} later_stats;
+
+typedef struct sized_call {
+    void *out;
+    size_t size;
+} sized_call;
+
+static void do_read_sized(void *arg)
+{
+    sized_call *c = arg;
+    tc_read_stats_sized(c->out, c->size);
+}
+
+static void read_stats_by_size(void **state)
+{
+    (void)state;
+    void **keep = NULL;
+    TC_ROOTS(keep);
+    keep = tc_alloc(&tu_pair_type, 2 * sizeof(void *));
+    tc_collect();
+    tc_stats whole;
+    (tc_read_stats)(&whole);
+    assert_true(whole.cycles >= 1 && whole.objects_allocated >= 1);
+
+    later_stats later;
+    memset(&later, 0xa5, sizeof later);
+    tc_read_stats_sized(&later.known, sizeof later);
+    assert_int_equal(later.known.cycles, whole.cycles);
+    assert_int_equal(later.known.stall_cause_ns[TC_STALL_CAUSES - 1],
+                     whole.stall_cause_ns[TC_STALL_CAUSES - 1]);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(later.added_later[i], 0);
+
+    tc_read_stats(&later.known); /* the macro: its own size, no further */
+    later.added_later[0] = 7;
+    tc_read_stats(&later.known);
+    assert_int_equal(later.added_later[0], 7);
+
+    memset(&later, 0xa5, sizeof later);
+    sized_call bad[] = {{&later, sizeof(tc_stats) - 8}, {&later, 0}, {NULL, sizeof(tc_stats)}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *err = tu_capture_stderr(do_read_sized, &bad[i]);
+        assert_one_line_with(err, "tc_read_stats_sized", "nothing read");
+        free(err);
+        unsigned char *b = (unsigned char *)&later;
+        for (size_t k = 0; k < sizeof later; k++)
+            assert_int_equal(b[k], 0xa5);
+    }
+}
+
 static int a_static;
 
 typedef struct size_call {
@@ -867,6 +924,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unattached_thread_calls, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(attach_when_attached, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(size_of_non_objects, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(read_stats_by_size, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(blocking_misuse, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(pop_without_frame, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(scanner_visits_odd_words, tu_setup, tu_teardown),
