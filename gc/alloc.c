@@ -251,6 +251,11 @@ static inline void *init_object(tc_thread *t, tc_span *s, size_t idx, const tc_t
     if (__builtin_expect(s->needzero, 0))
         memset(payload, 0, s->slot_size - TC_HEADER_SIZE);
     at_store_ptr((tc_aword *)slot, type);
+    /* Invariant: an object allocated between pause 1 and pause 2 is born
+     * black.  It is in no root snapshot, so no marker need ever reach it,
+     * and the sweep that follows that marking must still find its mark
+     * bit set (design.md §2).  The flag is turned on in pause 1 and off in
+     * pause 2, with the world stopped, so no allocation straddles it. */
     if (__builtin_expect(mark_allocating_black(), 0))
         mark_set_allocated(s, idx);
     count_alloc(t, s->slot_size);

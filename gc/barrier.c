@@ -141,6 +141,15 @@ void barrier_rescan(void *obj)
         shade(thread_self(), (void *)((uintptr_t)obj | MARK_RESCAN_TAG));
 }
 
+/* Invariant (snapshot at the beginning, design.md §2): while marking, a
+ * reference that was in the heap at pause 1 is not overwritten before its
+ * target is shaded.  The old value goes to this thread's buffer, which
+ * reaches the grey set when it fills (flush_own), when the thread enters
+ * a blocking region or detaches, or in pause 2 (barrier_flush_all takes
+ * every attached thread's), before mark termination can finish.  The new value
+ * needs no shading: it was reachable at the snapshot (and is marked
+ * through the path it was read from, or shaded when that is overwritten),
+ * or it was allocated black. */
 void tc__write_slow(void *obj, void **slot, void *val)
 {
     tc_thread *t = opt.verify ? verify_caller("tc_write") : thread_self();

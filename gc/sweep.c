@@ -67,7 +67,14 @@ static void clear_weak_slots(tc_span *s, unsigned w, uint64_t live)
     }
 }
 
-/* Three passes.  First the doomed objects that stay (finalizers, zombies)
+/* Invariants.  A span is swept once per cycle, after pause 2 and at the
+ * latest in the next pause 1 (sweep termination), by whoever took it off
+ * an unswept list (central.c keeps that: sweep_gen), and never while
+ * marking: the mark bits it reads are final.  A slot is freed only if it held an object (allocbits, or taken
+ * from the thread's cache word) and its mark bit is clear; the mark bits
+ * then become the allocation bits and are cleared for the next cycle.
+ *
+ * Three passes.  First the doomed objects that stay (finalizers, zombies)
  * are decided, before the span's sweep is published to weak references;
  * then live weak objects are cleared of dead targets; then the slots are
  * freed and the mark bits become the allocation bits. */
