@@ -216,10 +216,13 @@ static struct pacer_state {
     pacer_model model;                 /* pacer_lock */
     TC_OWN_LINE tc_aword heap_estimate; /* written on every refill */
     /* Published copies of the model's results and settings, read
-     * lock-free. */
-    tc_aword goal, trigger, gc_percent, memory_limit;
+     * lock-free (on a line of their own: heap_estimate's is written on
+     * every refill). */
+    TC_OWN_LINE tc_aword goal;
+    tc_aword trigger, gc_percent, memory_limit;
     /* The cycle under way (set in pause 1, read lock-free by assists). */
-    tc_aword marking, cycle_number, cycle_goal, cycle_hard_goal, cycle_heap_start, scan_expected;
+    TC_OWN_LINE tc_aword marking;
+    tc_aword cycle_number, cycle_goal, cycle_hard_goal, cycle_heap_start, scan_expected;
     TC_OWN_LINE tc_aword scan_done; /* bytes marked this cycle */
     TC_OWN_LINE tc_aword bg_credit; /* background scan work not yet taken */
     TC_OWN_LINE tc_aword cycle_assist_ns;
