@@ -75,7 +75,7 @@ static struct mark_state {
  * freed, are on the empty list from tc_init on: with the world stopped and
  * nothing grey every chunk is free, so the rescan can always push. */
 #define RESERVE_CHUNKS 2
-static grey_chunk reserve_chunks[RESERVE_CHUNKS];
+static TC_OWN_LINE grey_chunk reserve_chunks[RESERVE_CHUNKS];
 
 /* Take grey_lock.  Its holder may be an idle-priority worker that lost
  * its core (it takes grey_lock while it marks at idle priority, to publish
