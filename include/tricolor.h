@@ -761,7 +761,8 @@ TC_API const char *tc_stall_cause_name(int cause);
  * from libtricolor.so.0 to libtricolor.so.0.2).  From 0.2 on, fields are
  * only ever added at the end, and tc_read_stats copies only as much as the
  * caller's header knows of (tc_read_stats_sized), so a program built
- * against this header keeps working with a later library. */
+ * against this header keeps working with a later library of the same
+ * soname. */
 typedef struct tc_stats {
     /* Cycles and allocation. */
     uint64_t cycles;            /* completed cycles */
